@@ -1,0 +1,64 @@
+# Two commands matter: `make run` and `make test`. Both install what they need.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Tests use their own Redis database so a running `make run` is not disturbed.
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: run test install services env migrate seed lint format lock bench clean browser
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.lock
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+services:
+	@scripts/services.sh
+
+env: install
+	@$(BIN)/python scripts/ensure_env.py
+
+migrate: env services
+	@$(BIN)/python scripts/createdb.py
+	$(BIN)/python manage.py migrate --noinput
+
+seed: migrate
+	$(BIN)/python manage.py seed_demo
+
+run: seed
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	@echo "A2P Texting on http://localhost:$${PORT:-8000}  (login demo / demo; Ctrl-C stops web, workers and beat)"
+	$(BIN)/honcho start -f Procfile
+
+# Headless Chromium for the browser tests (Debian's package; no browser download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+test: env services browser
+	REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Regenerate the lock from pyproject's pins in a throwaway venv.
+lock:
+	rm -rf /tmp/a2p-lock && $(PYTHON) -m venv /tmp/a2p-lock
+	/tmp/a2p-lock/bin/pip install --quiet --upgrade pip
+	/tmp/a2p-lock/bin/pip install --quiet ".[dev]"
+	/tmp/a2p-lock/bin/pip freeze --exclude a2p-texting > requirements.lock
+
+bench: env services
+	@echo "No benchmarks yet: they arrive with the send engine (issue 3)."
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache

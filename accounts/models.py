@@ -1,0 +1,62 @@
+import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+
+DEFAULT_STOP_LANGUAGE = "Reply STOP to opt out."
+DEFAULT_HELP_TEXT = "Reply STOP to opt out. Msg & data rates may apply."
+
+
+class Account(models.Model):
+    """A tenant: one organisation or campaign. Every domain row hangs off an account."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=60, unique=True)
+    timezone = models.CharField(max_length=64, default="America/New_York")
+    stop_language = models.CharField(max_length=160, default=DEFAULT_STOP_LANGUAGE)
+    help_text = models.CharField(max_length=320, default=DEFAULT_HELP_TEXT)
+    quiet_hours_start = models.TimeField(default=datetime.time(21, 0))
+    quiet_hours_end = models.TimeField(default=datetime.time(8, 0))
+    # Prepaid balance in USD. Debited as messages are accepted; never below zero
+    # (the CHECK constraint backs the conditional UPDATE the send engine uses).
+    balance = models.DecimalField(
+        max_digits=12,
+        decimal_places=4,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(balance__gte=0), name="account_balance_non_negative")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    MANAGER = "manager", "Manager"
+    FIELD = "field", "Field user"
+    VIEWER = "viewer", "Viewer"
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["account__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "account"], name="one_membership_per_user_account")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.account.slug} ({self.role})"

@@ -1,0 +1,49 @@
+from django.contrib.auth.models import AbstractBaseUser
+
+from .models import Account, Membership
+
+
+class AccountResolutionError(Exception):
+    """The request does not say which account it acts on, or names one the user is not in."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def memberships_for_user(*, user: AbstractBaseUser) -> list[Membership]:
+    return list(Membership.objects.select_related("account").filter(user=user).order_by("account__name"))
+
+
+def membership_for_request(
+    *, user: AbstractBaseUser, slug: str | None, allow_default: bool = False
+) -> Membership:
+    """The membership the request acts under.
+
+    `slug` comes from the `X-Account` header (API) or the session (UI). Without one, a
+    user with a single membership gets it; a user with several must choose, except in the
+    UI (`allow_default`), which falls back to the first and shows the switcher.
+    """
+    memberships = Membership.objects.select_related("account").filter(user=user)
+    if slug:
+        membership = memberships.filter(account__slug=slug).first()
+        if membership is None:
+            raise AccountResolutionError(
+                f"You are not a member of an account with slug '{slug}'.", status=403
+            )
+        return membership
+    found = list(memberships.order_by("account__name")[:2])
+    if not found:
+        raise AccountResolutionError("Your user is not a member of any account.", status=403)
+    if len(found) > 1 and not allow_default:
+        slugs = ", ".join(m.account.slug for m in memberships.order_by("account__name"))
+        raise AccountResolutionError(
+            f"You belong to several accounts ({slugs}); choose one with the X-Account header.",
+            status=400,
+        )
+    return found[0]
+
+
+def account_by_slug(*, slug: str) -> Account | None:
+    return Account.objects.filter(slug=slug).first()

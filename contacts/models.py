@@ -1,0 +1,98 @@
+from django.db import models
+
+from accounts.models import Account
+
+
+class Pool(models.TextChoices):
+    CONTACT = "contact", "Contact"  # people who gave us their number (relationship)
+    VOTER = "voter", "Voter"  # voter-file records (campaign mode, no consent by default)
+
+
+class SmsStatus(models.TextChoices):
+    NONE = "none", "No consent on file"
+    PENDING = "pending", "Double opt-in pending"
+    OPTED_IN = "opted_in", "Opted in"
+    OPTED_OUT = "opted_out", "Opted out"
+
+
+class TimezoneSource(models.TextChoices):
+    ADDRESS = "address", "ZIP / state"
+    PHONE = "phone", "Phone area code"
+    ACCOUNT_DEFAULT = "account_default", "Account default (unknown)"
+
+
+class Contact(models.Model):
+    """A recipient's record, one per phone per account."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contacts")
+    phone = models.CharField(max_length=16)  # E.164
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    preferred_name = models.CharField(max_length=100, blank=True)
+    street = models.CharField(max_length=200, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    state = models.CharField(max_length=2, blank=True)
+    zip = models.CharField(max_length=10, blank=True)
+    pool = models.CharField(max_length=10, choices=Pool.choices, default=Pool.CONTACT)
+    custom_fields = models.JSONField(default=dict, blank=True)
+    # `timezone` is the best single guess; `timezone_candidates` keeps every zone the
+    # data allows (split area codes, multi-zone states) so quiet hours can apply the
+    # most restrictive one. `timezone_source` says where the guess came from.
+    timezone = models.CharField(max_length=64)
+    timezone_candidates = models.JSONField(default=list, blank=True)
+    timezone_source = models.CharField(max_length=16, choices=TimezoneSource.choices)
+    # Current consent state, kept here for fast filtering; the compliance app owns it
+    # and its append-only consent records are the provenance.
+    sms_status = models.CharField(max_length=10, choices=SmsStatus.choices, default=SmsStatus.NONE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["last_name", "first_name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "phone"], name="one_contact_per_phone_per_account")
+        ]
+        indexes = [
+            models.Index(fields=["account", "sms_status"]),
+            models.Index(fields=["account", "state"]),
+            models.Index(fields=["account", "last_name", "first_name"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        first = self.preferred_name or self.first_name
+        name = f"{first} {self.last_name}".strip()
+        return name or self.phone
+
+    @property
+    def timezone_is_default(self) -> bool:
+        return self.timezone_source == TimezoneSource.ACCOUNT_DEFAULT
+
+
+class EventType(models.TextChoices):
+    SMS_SENT = "sms_sent", "SMS sent"
+    SMS_DELIVERED = "sms_delivered", "SMS delivered"
+    SMS_FAILED = "sms_failed", "SMS failed"
+    SMS_RECEIVED = "sms_received", "SMS received"
+    SMS_OPT_OUT = "sms_opt_out", "Opted out"
+    SMS_OPT_IN = "sms_opt_in", "Opted in"
+    LINK_CLICK = "link_click", "Link clicked"
+
+
+class EngagementEvent(models.Model):
+    """Append-only engagement history. A database trigger rejects UPDATEs."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=20, choices=EventType.choices)
+    # Plain id, not a foreign key: campaigns live in `texting`, above this app.
+    campaign_id = models.BigIntegerField(null=True, blank=True)
+    at = models.DateTimeField(db_index=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["contact", "-at"]), models.Index(fields=["account", "type", "-at"])]

@@ -1,0 +1,105 @@
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Account
+
+from .geo import guess_timezone, state_for_zip
+from .models import Contact, EngagementEvent
+
+CONTACT_FIELDS = (
+    "first_name",
+    "last_name",
+    "preferred_name",
+    "street",
+    "city",
+    "state",
+    "zip",
+    "pool",
+    "custom_fields",
+)
+_LOCATION_FIELDS = {"phone", "state", "zip"}
+
+
+def _apply_timezone(contact: Contact, account: Account) -> None:
+    guess = guess_timezone(
+        phone=contact.phone, state=contact.state, zip_code=contact.zip, default=account.timezone
+    )
+    contact.timezone = guess.timezone
+    contact.timezone_candidates = list(guess.candidates)
+    contact.timezone_source = guess.source
+
+
+def _fill_state_from_zip(data: dict[str, Any]) -> None:
+    if data.get("zip") and not data.get("state"):
+        state = state_for_zip(data["zip"])
+        if state:
+            data["state"] = state
+
+
+def contact_upsert(*, account: Account, phone: str, data: dict[str, Any]) -> tuple[Contact, bool]:
+    """Create the contact, or update the existing one with that phone (one per phone).
+
+    `phone` must already be E.164. Returns (contact, created).
+    """
+    data = {k: v for k, v in data.items() if k in CONTACT_FIELDS}
+    _fill_state_from_zip(data)
+    for _ in range(2):  # a concurrent insert of the same phone loses the race once, then updates
+        existing = Contact.objects.filter(account=account, phone=phone).first()
+        if existing is not None:
+            return contact_update(contact=existing, data=data), False
+        contact = Contact(account=account, phone=phone, **data)
+        _apply_timezone(contact, account)
+        try:
+            with transaction.atomic():
+                contact.save()
+        except IntegrityError:
+            continue
+        return contact, True
+    raise RuntimeError("contact_upsert: could not insert or find the contact")
+
+
+def contact_update(*, contact: Contact, data: dict[str, Any]) -> Contact:
+    data = {k: v for k, v in data.items() if k in CONTACT_FIELDS or k == "phone"}
+    if "zip" in data and "state" not in data:
+        _fill_state_from_zip(data)
+    changed = [k for k, v in data.items() if getattr(contact, k) != v]
+    if not changed:
+        return contact
+    for key in changed:
+        setattr(contact, key, data[key])
+    update_fields = [*changed, "updated_at"]
+    if _LOCATION_FIELDS & set(changed):
+        _apply_timezone(contact, contact.account)
+        update_fields += ["timezone", "timezone_candidates", "timezone_source"]
+    contact.save(update_fields=update_fields)
+    return contact
+
+
+def contact_delete(*, contact: Contact) -> None:
+    contact.delete()
+
+
+def contact_for_phone(*, account: Account, phone: str) -> tuple[Contact, bool]:
+    """The contact with this phone, creating a phone-only record when there is none."""
+    return contact_upsert(account=account, phone=phone, data={})
+
+
+def engagement_record(
+    *,
+    contact: Contact,
+    type: str,
+    at: datetime | None = None,
+    campaign_id: int | None = None,
+    data: dict[str, Any] | None = None,
+) -> EngagementEvent:
+    return EngagementEvent.objects.create(
+        account_id=contact.account_id,
+        contact=contact,
+        type=type,
+        at=at or timezone.now(),
+        campaign_id=campaign_id,
+        data=data or {},
+    )

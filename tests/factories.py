@@ -1,0 +1,51 @@
+"""Small factories for personas and tenants. Plain functions over the real ORM."""
+
+import itertools
+
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from accounts.models import Account, Membership
+from contacts.services import contact_upsert
+from phone_numbers.models import PhoneNumber
+
+_seq = itertools.count(1)
+
+
+def make_account(slug: str | None = None, **fields) -> Account:
+    n = next(_seq)
+    slug = slug or f"acct{n}"
+    return Account.objects.create(slug=slug, name=fields.pop("name", slug.title()), **fields)
+
+
+def make_user(username: str | None = None, password: str = "pw-for-tests-1"):
+    username = username or f"user{next(_seq)}"
+    return get_user_model().objects.create_user(username=username, password=password)
+
+
+def make_member(account: Account, role: str = "admin", username: str | None = None):
+    user = make_user(username)
+    Membership.objects.create(user=user, account=account, role=role)
+    return user
+
+
+def api_client(user, account: Account | None = None) -> APIClient:
+    """An API client authenticated by token, optionally pinned to an account (X-Account)."""
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    if account is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}", HTTP_X_ACCOUNT=account.slug)
+    return client
+
+
+def make_contact(account: Account, phone: str | None = None, **fields):
+    phone = phone or f"+1503555{next(_seq) % 10000:04d}"
+    contact, _ = contact_upsert(account=account, phone=phone, data=fields)
+    return contact
+
+
+def make_number(account: Account, e164: str | None = None, **fields) -> PhoneNumber:
+    e164 = e164 or f"+1971555{next(_seq) % 10000:04d}"
+    return PhoneNumber.objects.create(account=account, e164=e164, **fields)
