@@ -21,6 +21,7 @@ class ContactListCreateApi(AccountScopedMixin, generics.GenericAPIView):
         )
 
     @extend_schema(
+        operation_id="contacts_list",
         parameters=[
             OpenApiParameter("phone", str, description="exact phone, any format"),
             OpenApiParameter("q", str, description="name, city or phone digits"),

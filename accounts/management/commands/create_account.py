@@ -14,7 +14,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, slug, name, admin, password, **options):
         try:
-            account = account_create(slug=slug, name=name, admin_username=admin, admin_password=password)
+            account = account_create(
+                slug=slug, name=name, admin_username=admin, admin_password=password
+            )
         except AccountError as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(self.style.SUCCESS(f"Created account '{account.slug}' with admin '{admin}'."))
+        self.stdout.write(
+            self.style.SUCCESS(f"Created account '{account.slug}' with admin '{admin}'.")
+        )

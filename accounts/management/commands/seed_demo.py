@@ -1,0 +1,116 @@
+"""Demo data for `make run`: account `demo`, user demo/demo, contacts and numbers.
+
+Idempotent: running it again changes nothing that already exists. Phones use the
+fictional 555-01XX range so nothing real is ever texted, even on a real provider.
+"""
+
+import random
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accounts.models import Account, Membership, Role
+from contacts.models import Contact, Pool, SmsStatus
+from contacts.services import contact_upsert
+from phone_numbers.models import NumberKind, PhoneNumber, RegistrationStatus
+
+DEMO_USERS = [
+    ("demo", Role.ADMIN),
+    ("mara", Role.MANAGER),
+    ("finn", Role.FIELD),
+    ("vera", Role.VIEWER),
+]
+# (e164, kind, state, mps)
+DEMO_NUMBERS = [
+    ("+15035550100", NumberKind.LONG, "OR", 10),
+    ("+15415550100", NumberKind.LONG, "OR", 10),
+    ("+12065550100", NumberKind.LONG, "WA", 10),
+    ("+18335550100", NumberKind.TOLL_FREE, "", 20),
+    ("55501", NumberKind.SHORT, "", 100),
+]
+FIRST = "Ana Ben Chloe Dev Elena Farid Grace Hugo Iris Jamal Kai Lena Marco Nia Omar Priya Quinn Rosa Sam Tariq Uma Victor Wen Xavier Yara Zoe".split()
+LAST = "Alvarez Brooks Chen Diaz Evans Foster Garcia Huang Ito Jensen Kim Lopez Miller Nguyen Ortiz Patel Reyes Singh Torres Walker Young".split()
+# (state, city, zip, area codes)
+PLACES = [
+    ("OR", "Portland", "97205", ["503", "971"]),
+    ("OR", "Eugene", "97401", ["541"]),
+    ("OR", "Ontario", "97914", ["541"]),  # Mountain time corner of Oregon
+    ("WA", "Seattle", "98101", ["206", "425"]),
+    ("ID", "Boise", "83702", ["208"]),
+    ("FL", "Pensacola", "32501", ["850"]),
+    ("NY", "New York", "10001", ["212"]),
+    ("", "", "", ["305", "405", "860", "512"]),  # phone only: zone from the area code
+]
+
+
+class Command(BaseCommand):
+    help = "Create the demo account, users (password 'demo'), contacts and numbers."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        account, created = Account.objects.get_or_create(
+            slug="demo",
+            defaults={"name": "Demo for Oregon", "timezone": "America/Los_Angeles", "balance": 250},
+        )
+        User = get_user_model()
+        for username, role in DEMO_USERS:
+            user = User.objects.filter(username=username).first()
+            if user is None:
+                user = User.objects.create_user(username=username, password="demo")
+            Membership.objects.get_or_create(user=user, account=account, defaults={"role": role})
+
+        for e164, kind, state, mps in DEMO_NUMBERS:
+            PhoneNumber.objects.get_or_create(
+                e164=e164,
+                defaults={
+                    "account": account,
+                    "kind": kind,
+                    "state": state,
+                    "mps": mps,
+                    "registration_status": RegistrationStatus.ACTIVE,
+                },
+            )
+
+        rng = random.Random(2026)
+        made = 0
+        used: set[str] = set(
+            Contact.objects.filter(account=account).values_list("phone", flat=True)
+        )
+        for i in range(240):
+            state, city, zip_code, codes = PLACES[i % len(PLACES)]
+            phone = f"+1{rng.choice(codes)}55501{rng.randrange(100):02d}"
+            first, last = rng.choice(FIRST), rng.choice(LAST)
+            status = rng.choices(
+                [SmsStatus.OPTED_IN, SmsStatus.NONE, SmsStatus.PENDING, SmsStatus.OPTED_OUT],
+                [70, 20, 5, 5],
+            )[0]
+            pool = Pool.VOTER if i % 3 == 0 else Pool.CONTACT
+            if phone in used:
+                continue
+            used.add(phone)
+            contact, was_created = contact_upsert(
+                account=account,
+                phone=phone,
+                data={
+                    "first_name": first,
+                    "last_name": last,
+                    "city": city,
+                    "state": state,
+                    "zip": zip_code,
+                    "pool": pool,
+                    "custom_fields": {"volunteer": i % 5 == 0, "precinct": f"P-{100 + i % 17}"},
+                },
+            )
+            if was_created:
+                # Seed data only: consent records and their audit trail arrive with the
+                # compliance engine; until then the demo status is set directly.
+                Contact.objects.filter(pk=contact.pk).update(sms_status=status)
+                made += 1
+        verb = "Created" if created else "Updated"
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{verb} demo account: {len(DEMO_USERS)} users (password 'demo'), "
+                f"{len(DEMO_NUMBERS)} numbers, {made} new contacts."
+            )
+        )
