@@ -44,11 +44,16 @@ if PROVIDER == "telnyx":
             raise ImproperlyConfigured(
                 f"PROVIDER=telnyx needs {_name}; set it in the environment or .env."
             )
-elif SIMULATOR_SIGNING_KEY and not TELNYX_PUBLIC_KEY:
-    # The simulator signs like Telnyx; its public half verifies our webhooks.
-    from providers.signing import public_key_from_seed
+else:
+    from providers.signing import public_key_from_seed, seed_from_secret
 
-    TELNYX_PUBLIC_KEY = public_key_from_seed(SIMULATOR_SIGNING_KEY)
+    if not SIMULATOR_SIGNING_KEY and not TELNYX_PUBLIC_KEY:
+        # `make run` writes a fresh pair into .env; elsewhere (docker compose) every
+        # process that shares SECRET_KEY derives the same pair.
+        SIMULATOR_SIGNING_KEY = seed_from_secret(SECRET_KEY)
+    if SIMULATOR_SIGNING_KEY and not TELNYX_PUBLIC_KEY:
+        # The simulator signs like Telnyx; its public half verifies our webhooks.
+        TELNYX_PUBLIC_KEY = public_key_from_seed(SIMULATOR_SIGNING_KEY)
 WEBHOOK_TOLERANCE_SECONDS = 300
 # Where the simulator posts its signed events (our own webhook endpoint by default).
 SIMULATOR_WEBHOOK_URL = env.str(
