@@ -21,3 +21,4 @@ def test_browsable_docs_page(admin_user):
     res = client.get("/api/v1/docs/")
     assert res.status_code == 200
     assert b"swagger" in res.content.lower()
+    assert b"cdn.jsdelivr" not in res.content  # served from our static files
