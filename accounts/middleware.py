@@ -25,7 +25,9 @@ class CurrentAccountMiddleware:
                 # A stale slug (membership removed): fall back to the default choice.
                 request.session.pop(SESSION_ACCOUNT_KEY, None)
                 try:
-                    membership = membership_for_request(user=request.user, slug=None, allow_default=True)
+                    membership = membership_for_request(
+                        user=request.user, slug=None, allow_default=True
+                    )
                 except AccountResolutionError:
                     membership = None
             if membership is not None:

@@ -32,7 +32,9 @@ class Account(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(balance__gte=0), name="account_balance_non_negative")
+            models.CheckConstraint(
+                condition=models.Q(balance__gte=0), name="account_balance_non_negative"
+            )
         ]
 
     def __str__(self) -> str:
@@ -47,7 +49,9 @@ class Role(models.TextChoices):
 
 
 class Membership(models.Model):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -55,7 +59,9 @@ class Membership(models.Model):
     class Meta:
         ordering = ["account__name"]
         constraints = [
-            models.UniqueConstraint(fields=["user", "account"], name="one_membership_per_user_account")
+            models.UniqueConstraint(
+                fields=["user", "account"], name="one_membership_per_user_account"
+            )
         ]
 
     def __str__(self) -> str:

@@ -13,7 +13,9 @@ class AccountResolutionError(Exception):
 
 
 def memberships_for_user(*, user: AbstractBaseUser) -> list[Membership]:
-    return list(Membership.objects.select_related("account").filter(user=user).order_by("account__name"))
+    return list(
+        Membership.objects.select_related("account").filter(user=user).order_by("account__name")
+    )
 
 
 def membership_for_request(

@@ -19,4 +19,6 @@ urlpatterns = [
     path("", include("contacts.urls")),
     path("", include("phone_numbers.urls")),
     path("", include("texting.urls")),
+    path("", include("conversations.urls")),
+    path("", include("automations.urls")),
 ]

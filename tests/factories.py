@@ -49,3 +49,15 @@ def make_contact(account: Account, phone: str | None = None, **fields):
 def make_number(account: Account, e164: str | None = None, **fields) -> PhoneNumber:
     e164 = e164 or f"+1971555{next(_seq) % 10000:04d}"
     return PhoneNumber.objects.create(account=account, e164=e164, **fields)
+
+
+def make_campaign(account: Account, name: str = "Spring canvass", user=None, **fields):
+    from texting.services import campaign_create
+
+    return campaign_create(account=account, actor=user, name=name, **fields)
+
+
+def make_event(contact, type: str = "sms_received", **fields):
+    from contacts.services import engagement_record
+
+    return engagement_record(contact=contact, type=type, **fields)

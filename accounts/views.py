@@ -1,0 +1,115 @@
+"""Account-level pages: the page guard every app's views use, switching, settings."""
+
+from collections.abc import Callable
+from functools import wraps
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from .api import SESSION_ACCOUNT_KEY
+from .forms import AccountSettingsForm
+from .permissions import Capability, can
+from .selectors import AccountResolutionError, membership_for_request, memberships_for_user
+from .services import account_update_settings
+
+View = Callable[..., HttpResponse]
+
+
+def member_page(capability: Capability | None = None, *, nav: str = "") -> Callable[[View], View]:
+    """Guard for every account page: logged in, a member of some account, allowed by role.
+
+    `request.account` / `request.membership` come from CurrentAccountMiddleware. A user
+    without any membership gets a page that says so; a role without `capability` gets 403.
+    `nav` names the highlighted navigation item.
+    """
+
+    def decorator(view: View) -> View:
+        @login_required
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            request.nav = nav
+            request.switchable_memberships = SimpleLazyObject(
+                lambda: memberships_for_user(user=request.user)
+            )
+            if request.membership is None:
+                return render(request, "accounts/no_account.html", status=403)
+            if capability is not None and not can(request.membership.role, capability):
+                raise PermissionDenied(
+                    f"Your role ({request.membership.get_role_display()}) may not do this here."
+                )
+            # Pages show times in the account's zone (render() renders inside the view).
+            with timezone.override(_zone(request.account.timezone)):
+                return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None  # UTC, the server default
+
+
+def require_capability(request: HttpRequest, capability: Capability) -> None:
+    """For a page everyone may read but only some may change (a POST, a form)."""
+    if not can(request.membership.role, capability):
+        raise PermissionDenied(
+            f"Your role ({request.membership.get_role_display()}) may not do this here."
+        )
+
+
+@require_POST
+@login_required
+def account_switch(request: HttpRequest) -> HttpResponse:
+    slug = request.POST.get("slug", "").strip()
+    try:
+        if not slug:
+            raise AccountResolutionError("Choose an account.", status=400)
+        membership = membership_for_request(user=request.user, slug=slug)
+    except AccountResolutionError as exc:
+        raise PermissionDenied(exc.message) from exc
+    request.session[SESSION_ACCOUNT_KEY] = membership.account.slug
+    messages.success(request, f"Now working in {membership.account.name}.")
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = "dashboard"
+    return redirect(target)
+
+
+@member_page(nav="settings")
+def account_settings(request: HttpRequest) -> HttpResponse:
+    account = request.account
+    editable = can(request.membership.role, Capability.MANAGE_ACCOUNT)
+    form = None
+    if request.method == "POST":
+        require_capability(request, Capability.MANAGE_ACCOUNT)
+        form = AccountSettingsForm(request.POST)
+        if form.is_valid():
+            try:
+                account_update_settings(account=account, actor=request.user, **form.cleaned_data)
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                messages.success(request, "Settings saved.")
+                return redirect("account-settings")
+    elif editable:
+        form = AccountSettingsForm(initial=AccountSettingsForm.initial_for(account))
+    members = account.memberships.select_related("user").order_by("user__username")
+    return render(
+        request,
+        "accounts/settings.html",
+        {"account": account, "form": form, "editable": editable, "members": members},
+    )

@@ -1,0 +1,137 @@
+import pytest
+from django.urls import reverse
+
+from accounts.api import SESSION_ACCOUNT_KEY
+from tests.factories import make_member, make_user
+from tests.ui.conftest import login_client
+
+pytestmark = pytest.mark.django_db
+
+
+def test_login_page_renders(client):
+    response = client.get(reverse("login"))
+    assert response.status_code == 200
+    assert b'name="username"' in response.content
+    assert b"A2P Texting" in response.content
+
+
+def test_login_with_password_reaches_the_dashboard(client, account):
+    make_member(account, "admin", "demo")
+    response = client.post(
+        reverse("login"), {"username": "demo", "password": "pw-for-tests-1"}, follow=True
+    )
+    assert response.redirect_chain[-1][0] == reverse("dashboard")
+    assert b"<h1>Dashboard</h1>" in response.content
+    assert account.name.encode() in response.content
+
+
+def test_wrong_password_shows_an_error(client, account):
+    make_member(account, "admin", "demo")
+    response = client.post(reverse("login"), {"username": "demo", "password": "nope"})
+    assert response.status_code == 200
+    assert b"alert-error" in response.content
+
+
+@pytest.mark.parametrize(
+    "name", ["dashboard", "contact-list", "campaign-list", "number-list", "account-settings"]
+)
+def test_logged_out_visitors_are_sent_to_login(client, name):
+    response = client.get(reverse(name))
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("login"))
+
+
+def test_logout_is_a_post(admin_web):
+    response = admin_web.post(reverse("logout"))
+    assert response.status_code == 302 and response.url == reverse("login")
+    assert admin_web.get(reverse("dashboard")).status_code == 302
+
+
+def test_user_without_membership_sees_a_clear_page(db):
+    client = login_client(make_user("loner"))
+    response = client.get(reverse("dashboard"))
+    assert response.status_code == 403
+    assert b"not a member of any account" in response.content
+
+
+def test_account_switcher_changes_the_account(account, other_account, admin_user):
+    make_member(other_account, "viewer", "someone")
+    other_account.memberships.create(user=admin_user, role="viewer")
+    client = login_client(admin_user)
+    page = client.get(reverse("dashboard"))
+    assert b'name="slug"' in page.content  # two memberships: the switcher shows
+
+    response = client.post(reverse("account-switch"), {"slug": "bravo", "next": "/contacts/"})
+    assert response.status_code == 302 and response.url == "/contacts/"
+    assert client.session[SESSION_ACCOUNT_KEY] == "bravo"
+    page = client.get(reverse("dashboard"))
+    assert page.context["current_account"] == other_account
+
+
+def test_account_switcher_refuses_a_slug_the_user_is_not_a_member_of(
+    account, other_account, admin_web
+):
+    admin_web.post(reverse("account-switch"), {"slug": "alpha"})
+    response = admin_web.post(reverse("account-switch"), {"slug": "bravo"})
+    assert response.status_code == 403
+    assert b"not a member" in response.content
+    assert admin_web.session[SESSION_ACCOUNT_KEY] == "alpha"
+    assert admin_web.get(reverse("dashboard")).context["current_account"] == account
+
+
+def test_account_switcher_ignores_an_offsite_next(account, admin_web):
+    response = admin_web.post(
+        reverse("account-switch"), {"slug": "alpha", "next": "https://evil.example/"}
+    )
+    assert response.url == reverse("dashboard")
+
+
+@pytest.mark.parametrize(
+    ("role", "visible", "hidden"),
+    [
+        ("admin", ["Numbers", "Automations", "Contacts", "Conversations"], []),
+        ("manager", ["Numbers", "Automations"], []),
+        ("field", ["Contacts", "Conversations"], ["Numbers", "Automations"]),
+        ("viewer", ["Contacts"], ["Numbers", "Automations"]),
+    ],
+)
+def test_navigation_hides_what_the_role_may_not_use(member_client, role, visible, hidden):
+    html = member_client(role).get(reverse("dashboard")).content.decode()
+    nav = html[html.index('<nav class="sidenav"') : html.index("</nav>")]
+    for item in visible:
+        assert f">{item}</a>" in nav
+    for item in hidden:
+        assert f">{item}</a>" not in nav
+
+
+def test_unknown_page_renders_the_friendly_404(admin_web):
+    response = admin_web.get("/no-such-page/")
+    assert response.status_code == 404
+    assert b"Not found" in response.content
+
+
+def test_placeholder_pages_say_what_is_not_built(admin_web, member_client):
+    inbox = admin_web.get(reverse("conversation-inbox"))
+    assert inbox.status_code == 200 and b"Not built yet" in inbox.content
+    assert b'class="active" aria-current="page">Conversations' in inbox.content
+    automations = admin_web.get(reverse("automation-list"))
+    assert automations.status_code == 200 and b"Not built yet" in automations.content
+    assert member_client("field").get(reverse("automation-list")).status_code == 403
+
+
+def test_dashboard_shows_real_counts_and_recent_replies(account, other_account, admin_web):
+    from tests.factories import make_contact, make_event, make_number
+
+    ana = make_contact(account, first_name="Ana", last_name="Lopez")
+    make_contact(account, first_name="Ben")
+    make_contact(other_account, first_name="Hidden")
+    make_number(account, kind="toll_free")
+    make_event(ana, data={"text": "Count me in!"})
+    response = admin_web.get(reverse("dashboard"))
+    assert response.context["contacts_total"] == 2
+    assert response.context["numbers_total"] == 1
+    html = response.content.decode()
+    assert "Count me in!" in html
+    assert reverse("contact-detail", args=[ana.pk]) in html
+    assert "Hidden" not in html
+    assert "arrive with the send engine" in html
