@@ -3,13 +3,15 @@ from django.shortcuts import get_object_or_404
 
 from accounts.models import Account
 
-from .models import Contact, EngagementEvent
+from .models import Contact, EngagementEvent, EventType
 from .phones import try_normalize_phone
 
 
 def access_contact(*, account: Account, contact_id: int) -> Contact:
     """The account's contact, or 404 (also for another tenant's id)."""
-    return get_object_or_404(Contact.objects.select_related("account"), account=account, pk=contact_id)
+    return get_object_or_404(
+        Contact.objects.select_related("account"), account=account, pk=contact_id
+    )
 
 
 def contact_list(*, account: Account, phone: str = "", q: str = "") -> QuerySet[Contact]:
@@ -34,4 +36,15 @@ def contact_list(*, account: Account, phone: str = "", q: str = "") -> QuerySet[
 
 
 def contact_history(*, contact: Contact) -> QuerySet[EngagementEvent]:
-    return EngagementEvent.objects.filter(account_id=contact.account_id, contact=contact).order_by("-at", "-id")
+    return EngagementEvent.objects.filter(account_id=contact.account_id, contact=contact).order_by(
+        "-at", "-id"
+    )
+
+
+def recent_replies(*, account: Account, limit: int = 10) -> QuerySet[EngagementEvent]:
+    # Uses the (account, type, -at) index on EngagementEvent.
+    return (
+        EngagementEvent.objects.filter(account=account, type=EventType.SMS_RECEIVED)
+        .select_related("contact")
+        .order_by("-at", "-id")[:limit]
+    )

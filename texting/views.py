@@ -12,11 +12,10 @@ from django.db.models import Count, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from accounts.models import Account
 from accounts.permissions import Capability
 from accounts.views import member_page
-from contacts.models import EngagementEvent, EventType, SmsStatus
-from contacts.selectors import contact_list
+from contacts.models import SmsStatus
+from contacts.selectors import contact_list, recent_replies
 from contacts.views import event_summary
 from phone_numbers.models import NumberKind, NumberStatus
 from phone_numbers.selectors import number_list
@@ -46,15 +45,6 @@ def _counts(rows: QuerySet, field: str, choices: Any) -> list[tuple[str, str, in
     return [(value, label, found[value]) for value, label in choices]
 
 
-def _recent_replies(account: Account) -> QuerySet[EngagementEvent]:
-    # Uses the (account, type, -at) index on EngagementEvent.
-    return (
-        EngagementEvent.objects.filter(account=account, type=EventType.SMS_RECEIVED)
-        .select_related("contact")
-        .order_by("-at", "-id")[:RECENT_REPLIES]
-    )
-
-
 @member_page(nav="dashboard")
 def dashboard(request: HttpRequest) -> HttpResponse:
     account = request.account
@@ -69,7 +59,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "campaigns_by_status": _counts(
             campaign_list(account=account), "status", CampaignStatus.choices
         ),
-        "replies": [(event, event_summary(event)) for event in _recent_replies(account)],
+        "replies": [
+            (event, event_summary(event))
+            for event in recent_replies(account=account, limit=RECENT_REPLIES)
+        ],
     }
     context["campaigns_total"] = sum(n for _, _, n in context["campaigns_by_status"])
     return render(request, "dashboard.html", context)
