@@ -65,6 +65,15 @@ SIMULATOR_FAILED_RATIO = env.float("SIMULATOR_FAILED_RATIO", default=0.03)
 SIMULATOR_REPLY_RATE = env.float("SIMULATOR_REPLY_RATE", default=0.05)
 SIMULATOR_STOP_RATE = env.float("SIMULATOR_STOP_RATE", default=0.01)
 SIMULATOR_RECEIPT_DELAY_MS = env.int("SIMULATOR_RECEIPT_DELAY_MS", default=500)
+SIMULATOR_REGISTRATION_SECONDS = env.float("SIMULATOR_REGISTRATION_SECONDS", default=5)
+SIMULATOR_SEED = env.str(
+    "SIMULATOR_SEED", default="a2p"
+)  # outcomes: Random(f"{seed}:{idempotency key}")
+SIMULATOR_DEFAULT_MPS = {  # for senders the simulator did not provision itself
+    "long": env.float("SIMULATOR_MPS_LONG", default=10),
+    "toll_free": env.float("SIMULATOR_MPS_TOLL_FREE", default=20),
+    "short": env.float("SIMULATOR_MPS_SHORT", default=100),
+}
 
 # --- Apps ---------------------------------------------------------------------------
 INSTALLED_APPS = [
@@ -79,6 +88,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from our static files, not a CDN
     "django_htmx",
     "channels",
     # Our apps, in dependency order (an app imports only from apps above it).
@@ -134,7 +144,9 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+}
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -153,7 +165,12 @@ CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    "retry-parked-webhook-events": {
+        "task": "providers.tasks.retry_parked_events",
+        "schedule": 60.0,
+    },
+}
 
 # --- Auth, API ----------------------------------------------------------------------
 LOGIN_URL = "login"
@@ -181,6 +198,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Public API v1: contacts, numbers, campaigns, conversations.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- i18n, static -------------------------------------------------------------------

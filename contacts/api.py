@@ -25,7 +25,7 @@ class ContactListCreateApi(AccountScopedMixin, generics.GenericAPIView):
         parameters=[
             OpenApiParameter("phone", str, description="exact phone, any format"),
             OpenApiParameter("q", str, description="name, city or phone digits"),
-        ]
+        ],
     )
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
@@ -67,7 +67,9 @@ class ContactDetailApi(AccountScopedMixin, generics.GenericAPIView):
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
         if "phone" in fields and fields["phone"] != contact.phone:
-            clash = selectors.contact_list(account=self.account, phone=fields["phone"]).exclude(pk=contact.pk)
+            clash = selectors.contact_list(account=self.account, phone=fields["phone"]).exclude(
+                pk=contact.pk
+            )
             if clash.exists():
                 return Response(
                     {"phone": [f"Another contact already has {fields['phone']}."]},

@@ -50,7 +50,9 @@ class Contact(models.Model):
     class Meta:
         ordering = ["last_name", "first_name", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["account", "phone"], name="one_contact_per_phone_per_account")
+            models.UniqueConstraint(
+                fields=["account", "phone"], name="one_contact_per_phone_per_account"
+            )
         ]
         indexes = [
             models.Index(fields=["account", "sms_status"]),
@@ -95,4 +97,10 @@ class EngagementEvent(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
-        indexes = [models.Index(fields=["contact", "-at"]), models.Index(fields=["account", "type", "-at"])]
+        indexes = [
+            models.Index(fields=["contact", "-at"]),
+            models.Index(fields=["account", "type", "-at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} @ {self.at:%Y-%m-%d %H:%M}"

@@ -32,7 +32,9 @@ class PhoneNumber(models.Model):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="phone_numbers")
     e164 = models.CharField(max_length=16, unique=True)  # short codes are stored as digits
     kind = models.CharField(max_length=10, choices=NumberKind.choices, default=NumberKind.LONG)
-    status = models.CharField(max_length=10, choices=NumberStatus.choices, default=NumberStatus.ACTIVE)
+    status = models.CharField(
+        max_length=10, choices=NumberStatus.choices, default=NumberStatus.ACTIVE
+    )
     state = models.CharField(max_length=2, blank=True)
     mps = models.DecimalField(max_digits=7, decimal_places=2, default=1)
     registration_status = models.CharField(

@@ -1,12 +1,20 @@
 """Ed25519 keys as Telnyx uses them: base64 32-byte seed (private), base64 public key."""
 
 import base64
+import hashlib
 
 from nacl.signing import SigningKey
 
 
 def public_key_from_seed(seed_b64: str) -> str:
     return base64.b64encode(bytes(SigningKey(base64.b64decode(seed_b64)).verify_key)).decode()
+
+
+def seed_from_secret(secret: str) -> str:
+    """A signing seed derived from another secret (for processes that share SECRET_KEY)."""
+    return base64.b64encode(
+        hashlib.sha256(b"a2p-simulator-signing:" + secret.encode()).digest()
+    ).decode()
 
 
 def generate_key_pair() -> tuple[str, str]:

@@ -1,1 +1,5 @@
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+urlpatterns = [path("telnyx/", views.telnyx_webhook, name="webhook-telnyx")]

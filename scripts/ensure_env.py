@@ -38,7 +38,11 @@ def main() -> int:
     if not is_set("DEBUG"):
         additions["DEBUG"] = "true"
     provider = os.environ.get("PROVIDER") or current.get("PROVIDER") or "simulator"
-    if provider == "simulator" and not is_set("SIMULATOR_SIGNING_KEY") and not is_set("TELNYX_PUBLIC_KEY"):
+    if (
+        provider == "simulator"
+        and not is_set("SIMULATOR_SIGNING_KEY")
+        and not is_set("TELNYX_PUBLIC_KEY")
+    ):
         from nacl.signing import SigningKey
 
         key = SigningKey.generate()
@@ -47,7 +51,9 @@ def main() -> int:
     if additions:
         with ENV_FILE.open("a") as fh:
             if not current:
-                fh.write("# Written by scripts/ensure_env.py; edit freely. Environment variables win.\n")
+                fh.write(
+                    "# Written by scripts/ensure_env.py; edit freely. Environment variables win.\n"
+                )
             for key, value in additions.items():
                 fh.write(f"{key}={value}\n")
         print(f".env: added {', '.join(additions)}", file=sys.stderr)

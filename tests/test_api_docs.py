@@ -11,7 +11,13 @@ def test_openapi_schema_lists_the_contract(admin_user):
     assert res.status_code == 200
     schema = res.json()
     assert schema["openapi"].startswith("3.")
-    for path in ["/api/v1/contacts/", "/api/v1/contacts/{id}/", "/api/v1/contacts/{id}/history/", "/api/v1/numbers/", "/api/v1/auth/token/"]:
+    for path in [
+        "/api/v1/contacts/",
+        "/api/v1/contacts/{id}/",
+        "/api/v1/contacts/{id}/history/",
+        "/api/v1/numbers/",
+        "/api/v1/auth/token/",
+    ]:
         assert path in schema["paths"], path
 
 

@@ -27,8 +27,12 @@ class Campaign(models.Model):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="campaigns")
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
-    mode = models.CharField(max_length=12, choices=CampaignMode.choices, default=CampaignMode.RELATIONSHIP)
-    status = models.CharField(max_length=10, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT)
+    mode = models.CharField(
+        max_length=12, choices=CampaignMode.choices, default=CampaignMode.RELATIONSHIP
+    )
+    status = models.CharField(
+        max_length=10, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -12,7 +12,16 @@ pytestmark = pytest.mark.django_db
 
 
 def test_create_account_and_add_member_commands():
-    call_command("create_account", "ore", "--name", "Oregon Votes", "--admin", "olga", "--password", "s3cret-pw")
+    call_command(
+        "create_account",
+        "ore",
+        "--name",
+        "Oregon Votes",
+        "--admin",
+        "olga",
+        "--password",
+        "s3cret-pw",
+    )
     account = Account.objects.get(slug="ore")
     assert account.name == "Oregon Votes"
     assert account.stop_language == "Reply STOP to opt out."
@@ -26,9 +35,13 @@ def test_create_account_and_add_member_commands():
 
 
 def test_commands_fail_clearly():
-    call_command("create_account", "ore", "--name", "Oregon", "--admin", "olga", "--password", "pw-olga-1")
+    call_command(
+        "create_account", "ore", "--name", "Oregon", "--admin", "olga", "--password", "pw-olga-1"
+    )
     with pytest.raises(CommandError, match="already exists"):
-        call_command("create_account", "ore", "--name", "Again", "--admin", "x", "--password", "pw-x-1234")
+        call_command(
+            "create_account", "ore", "--name", "Again", "--admin", "x", "--password", "pw-x-1234"
+        )
     with pytest.raises(CommandError, match="No account with slug 'nope'"):
         call_command("add_member", "nope", "fred", "--role", "field", "--password", "pw")
     with pytest.raises(CommandError, match="give --password"):
@@ -48,9 +61,13 @@ def test_token_endpoint_issues_a_token_that_authenticates():
     account = make_account()
     make_member(account, "manager", "tok")
     client = APIClient()
-    bad = client.post("/api/v1/auth/token/", {"username": "tok", "password": "wrong"}, format="json")
+    bad = client.post(
+        "/api/v1/auth/token/", {"username": "tok", "password": "wrong"}, format="json"
+    )
     assert bad.status_code == 400
-    res = client.post("/api/v1/auth/token/", {"username": "tok", "password": "pw-for-tests-1"}, format="json")
+    res = client.post(
+        "/api/v1/auth/token/", {"username": "tok", "password": "pw-for-tests-1"}, format="json"
+    )
     assert res.status_code == 200
     client.credentials(HTTP_AUTHORIZATION=f"Token {res.json()['token']}")
     assert client.get("/api/v1/contacts/").status_code == 200
@@ -74,15 +91,23 @@ def test_x_account_picks_among_several_memberships():
     in_second = api_client(user, second).get("/api/v1/contacts/")
     assert [c["phone"] for c in in_second.json()["results"]] == ["+15035550102"]
     # The role is the one held in the chosen account: a viewer there may not write.
-    assert api_client(user, second).post("/api/v1/contacts/", {"phone": "5035550177"}).status_code == 403
-    assert api_client(user, first).post("/api/v1/contacts/", {"phone": "5035550177"}).status_code == 201
+    assert (
+        api_client(user, second).post("/api/v1/contacts/", {"phone": "5035550177"}).status_code
+        == 403
+    )
+    assert (
+        api_client(user, first).post("/api/v1/contacts/", {"phone": "5035550177"}).status_code
+        == 201
+    )
 
 
 def test_x_account_naming_a_foreign_account_is_refused():
     mine, theirs = make_account("mine"), make_account("theirs")
     user = make_member(mine, "admin")
     client = api_client(user)
-    client.credentials(HTTP_AUTHORIZATION=client._credentials["HTTP_AUTHORIZATION"], HTTP_X_ACCOUNT=theirs.slug)
+    client.credentials(
+        HTTP_AUTHORIZATION=client._credentials["HTTP_AUTHORIZATION"], HTTP_X_ACCOUNT=theirs.slug
+    )
     res = client.get("/api/v1/contacts/")
     assert res.status_code == 403
     assert "not a member" in res.json()["detail"]

@@ -47,7 +47,12 @@ def test_conversation_scope(role, scope):
 
 @pytest.mark.parametrize(
     ("role", "scope"),
-    [("admin", StatsScope.ALL), ("manager", StatsScope.ALL), ("field", StatsScope.LIMITED), ("viewer", StatsScope.READ_ONLY)],
+    [
+        ("admin", StatsScope.ALL),
+        ("manager", StatsScope.ALL),
+        ("field", StatsScope.LIMITED),
+        ("viewer", StatsScope.READ_ONLY),
+    ],
 )
 def test_stats_scope(role, scope):
     assert stats_scope(role) == scope

@@ -8,7 +8,9 @@ from tests.factories import api_client, make_account, make_contact, make_member
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize("typed", ["(503) 555-0100", "503.555.0100", "+15035550100", "1 503 555 0100"])
+@pytest.mark.parametrize(
+    "typed", ["(503) 555-0100", "503.555.0100", "+15035550100", "1 503 555 0100"]
+)
 def test_create_normalises_phone_to_e164(admin_api, typed):
     res = admin_api.post("/api/v1/contacts/", {"phone": typed, "first_name": "Ana"}, format="json")
     assert res.status_code == 201, res.json()
@@ -30,7 +32,13 @@ def test_invalid_phone_is_400_naming_phone_and_creates_nothing(admin_api, bad):
 def test_other_bad_fields_are_named(admin_api):
     res = admin_api.post(
         "/api/v1/contacts/",
-        {"phone": "5035550100", "state": "ZZ", "zip": "9720", "pool": "donor", "custom_fields": {"bad key": 1}},
+        {
+            "phone": "5035550100",
+            "state": "ZZ",
+            "zip": "9720",
+            "pool": "donor",
+            "custom_fields": {"bad key": 1},
+        },
         format="json",
     )
     assert res.status_code == 400
@@ -39,10 +47,17 @@ def test_other_bad_fields_are_named(admin_api):
 
 
 def test_same_phone_updates_the_existing_contact(admin_api, account):
-    first = admin_api.post("/api/v1/contacts/", {"phone": "503-555-0100", "first_name": "Ana"}, format="json")
+    first = admin_api.post(
+        "/api/v1/contacts/", {"phone": "503-555-0100", "first_name": "Ana"}, format="json"
+    )
     again = admin_api.post(
         "/api/v1/contacts/",
-        {"phone": "+1 (503) 555-0100", "last_name": "Alvarez", "pool": "voter", "custom_fields": {"ward": 3}},
+        {
+            "phone": "+1 (503) 555-0100",
+            "last_name": "Alvarez",
+            "pool": "voter",
+            "custom_fields": {"ward": 3},
+        },
         format="json",
     )
     assert first.status_code == 201 and again.status_code == 200
@@ -60,7 +75,9 @@ def test_same_phone_in_two_accounts_is_two_contacts(admin_api, other_account):
 
 
 def test_timezone_from_zip_and_default_flag(admin_api, account):
-    by_zip = admin_api.post("/api/v1/contacts/", {"phone": "5415550100", "zip": "97914"}, format="json").json()
+    by_zip = admin_api.post(
+        "/api/v1/contacts/", {"phone": "5415550100", "zip": "97914"}, format="json"
+    ).json()
     assert by_zip["timezone"] == "America/Boise"
     assert by_zip["state"] == "OR"  # filled from the ZIP
     assert by_zip["timezone_source"] == "address"
@@ -114,7 +131,9 @@ def test_history_is_newest_first_and_append_only(admin_api, account):
     assert events[1]["campaign_id"] == 7
 
     with pytest.raises(Exception, match="append-only"), connection.cursor() as cur:
-        cur.execute("UPDATE contacts_engagementevent SET type = 'sms_opt_in' WHERE id = %s", [older.id])
+        cur.execute(
+            "UPDATE contacts_engagementevent SET type = 'sms_opt_in' WHERE id = %s", [older.id]
+        )
 
 
 # --- tenant isolation --------------------------------------------------------------
@@ -139,7 +158,9 @@ def test_another_tenants_contacts_never_appear_in_lists(admin_api, account, othe
     make_contact(other_account, "+15035550102", first_name="Theirs")
     make_contact(other_account, "+15035550101", first_name="TheirsSamePhone")
     for params in [{}, {"q": "Theirs"}, {"phone": "+15035550102"}, {"phone": "+15035550101"}]:
-        names = [c["first_name"] for c in admin_api.get("/api/v1/contacts/", params).json()["results"]]
+        names = [
+            c["first_name"] for c in admin_api.get("/api/v1/contacts/", params).json()["results"]
+        ]
         assert "Theirs" not in names and "TheirsSamePhone" not in names
 
 
@@ -164,7 +185,10 @@ def test_role_matrix_on_contacts_api(role):
     assert client.get("/api/v1/contacts/").status_code == read
     assert client.get(f"/api/v1/contacts/{contact.id}/").status_code == read
     assert client.get(f"/api/v1/contacts/{contact.id}/history/").status_code == read
-    assert client.post("/api/v1/contacts/", {"phone": "5035550151"}, format="json").status_code == create
+    assert (
+        client.post("/api/v1/contacts/", {"phone": "5035550151"}, format="json").status_code
+        == create
+    )
     res = client.patch(f"/api/v1/contacts/{contact.id}/", {"first_name": "After"}, format="json")
     assert res.status_code == update
     if update == 403:

@@ -10,7 +10,14 @@ CASES = [
     # phone, state, zip, expected timezone, expected source, must-include candidates
     ("+15035550100", "", "", "America/Los_Angeles", "phone", {"America/Los_Angeles"}),
     ("+16025550100", "", "", "America/Phoenix", "phone", {"America/Phoenix"}),
-    ("+15035550100", "", "32501", "America/Chicago", "address", {"America/Chicago", "America/Los_Angeles"}),
+    (
+        "+15035550100",
+        "",
+        "32501",
+        "America/Chicago",
+        "address",
+        {"America/Chicago", "America/Los_Angeles"},
+    ),
     ("+12125550100", "NY", "", "America/New_York", "address", {"America/New_York"}),
     ("+12085550100", "OR", "97914", "America/Boise", "address", {"America/Boise"}),
     # Multi-zone state: the phone's zone inside the state is the better guess...

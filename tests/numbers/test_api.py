@@ -5,7 +5,9 @@ from tests.factories import api_client, make_account, make_member, make_number
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize(("role", "expected"), [("admin", 200), ("manager", 200), ("field", 403), ("viewer", 403)])
+@pytest.mark.parametrize(
+    ("role", "expected"), [("admin", 200), ("manager", 200), ("field", 403), ("viewer", 403)]
+)
 def test_numbers_list_follows_the_role_matrix(role, expected):
     account = make_account()
     make_number(account, "+15035550100", kind="long", state="OR", mps=10)

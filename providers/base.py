@@ -1,0 +1,326 @@
+"""The provider interface: what the rest of the app may ask of a messaging provider.
+
+Two implementations: `providers.telnyx_adapter.TelnyxProvider` (the real network, through
+the official SDK) and `providers.simulator.adapter.SimulatorProvider` (the default). Pick
+one with `providers.registry.get_provider()`.
+
+Both speak Telnyx's event format, so parsing a webhook (`parse_telnyx_event`) is shared.
+Errors come back as one small hierarchy, classified in one table (`error_class_for`), so
+callers decide "retry / slow down / give up" without knowing the provider.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+from django.utils.dateparse import parse_datetime
+
+NumberKind = Literal["long", "toll_free", "short"]
+RegistrationState = Literal["pending", "approved", "rejected"]
+
+
+# --- Values ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SendRequest:
+    from_: str
+    to: str
+    text: str
+    # Ours (the outbound message's UUID): the provider replays the original answer for it.
+    idempotency_key: str
+    media_urls: list[str] = field(default_factory=list)
+    messaging_profile_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SendResult:
+    provider_message_id: str
+    parts: int
+    encoding: str
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """One Telnyx-format messaging event, flattened (telnyx.md §2.2-2.5)."""
+
+    event_id: str
+    event_type: str
+    occurred_at: datetime | None
+    message_id: str  # data.payload.id: the provider's message id
+    direction: str
+    status: str  # to[0].status
+    from_number: str
+    to_number: str
+    text: str
+    parts: int
+    cost: Decimal | None
+    errors: list[dict[str, str]]
+    media: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class AvailableNumber:
+    e164: str
+    kind: NumberKind
+    state: str = ""
+    locality: str = ""
+    features: tuple[str, ...] = ("sms", "mms")
+    monthly_cost: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class OrderedNumber:
+    e164: str
+    kind: NumberKind
+    provider_id: str
+    status: str  # pending | active
+    mps: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A 10DLC brand, campaign or number assignment as the provider sees it."""
+
+    id: str
+    status: RegistrationState
+    reason: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+TOLL_FREE_PREFIXES = ("800", "833", "844", "855", "866", "877", "888")
+
+
+def infer_kind(number: str) -> NumberKind:
+    """Short code (up to 6 digits), NANP toll-free, or a long code."""
+    digits = "".join(ch for ch in number if ch.isdigit())
+    if len(digits) <= 6:
+        return "short"
+    if len(digits) == 11 and digits.startswith("1") and digits[1:4] in TOLL_FREE_PREFIXES:
+        return "toll_free"
+    return "long"
+
+
+# --- Errors ---------------------------------------------------------------------------
+class ProviderError(Exception):
+    """A provider said no (or could not be reached). `code` is Telnyx's string code."""
+
+    def __init__(
+        self, code: str = "", title: str = "", detail: str = "", http_status: int | None = None
+    ):
+        self.code = code
+        self.title = title
+        self.detail = detail
+        self.http_status = http_status
+        super().__init__(f"{code} {title}: {detail}".strip(" :"))
+
+
+class RetryableError(ProviderError):
+    """Transient: try the same request again later, with backoff."""
+
+
+class RateLimitedError(RetryableError):
+    """Too fast for this sender or account: slow the sender down, then retry."""
+
+    def __init__(self, *args: Any, retry_after: float | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.retry_after = retry_after
+
+
+class PermanentError(ProviderError):
+    """Retrying the same request cannot succeed (bad number, opted out, unregistered...)."""
+
+
+# Telnyx codes (telnyx.md §5). Docs guidance: "retry automatically with backoff: 40006,
+# 40008"; "wait": 40020, 40320; the rate family slows the sender (the dispatcher's bucket).
+# "Fix the cause, then retry" codes that are about content or spam (40002, 40017) are
+# permanent for *this* message: an automatic retry would be blocked again.
+_RATE_LIMITED_CODES = frozenset(
+    {
+        "10011",  # too many requests (HTTP 429)
+        "40011",  # too many requests upstream
+        "40016",  # T-Mobile 10DLC daily cap (resets at midnight PST)
+        "40018",  # AT&T 10DLC per-minute limit
+        "40318",  # message queue full
+    }
+)
+_RETRYABLE_CODES = frozenset(
+    {
+        "10007",  # unexpected error
+        "40005",  # expired during transmission
+        "40006",  # recipient server unavailable
+        "40008",  # undeliverable (generic carrier reject): docs say retry with backoff
+        "40014",  # expired in Telnyx's queue
+        "40020",  # 2FA traffic blocked for 24 h: wait
+        "40320",  # `from` temporarily unusable (purchase pending): wait
+    }
+)
+_PERMANENT_CODES = frozenset(
+    {
+        # request / account
+        *("10001", "10002", "10003", "10004", "10005", "10006", "10009", "10010", "10015", "10016"),
+        *("20002", "20006", "20012", "20013", "20014", "20015", "20016", "20017", "20100"),
+        # delivery / carrier
+        *("40001", "40002", "40003", "40004", "40009", "40010", "40012", "40013", "40015"),
+        *("40017", "40019"),
+        # provisioning
+        *("40100", "40150", "40151", "40155"),
+        # rejected at the API
+        *("40300", "40301", "40302", "40304", "40305", "40306", "40307", "40308", "40309"),
+        *("40310", "40311", "40312", "40313", "40314", "40315", "40316", "40317", "40319"),
+        *("40321", "40322", "40323", "40325", "40328", "40329", "40330", "40331", "40333"),
+    }
+)
+
+
+def error_class_for(code: str | None, http_status: int | None = None) -> type[ProviderError]:
+    """Which kind of failure this is. The Telnyx code wins; the HTTP status decides codes
+    we do not know; no code and no status (a connection error or timeout) is retryable."""
+    code = (code or "").strip()
+    if code in _RATE_LIMITED_CODES:
+        return RateLimitedError
+    if code in _RETRYABLE_CODES:
+        return RetryableError
+    if code in _PERMANENT_CODES:
+        return PermanentError
+    if http_status is None:
+        return RetryableError
+    if http_status == 429:
+        return RateLimitedError
+    if http_status >= 500 or http_status in (408, 409):
+        return RetryableError
+    return PermanentError
+
+
+def provider_error(
+    *,
+    code: str | None,
+    http_status: int | None = None,
+    title: str = "",
+    detail: str = "",
+    retry_after: float | None = None,
+) -> ProviderError:
+    cls = error_class_for(code, http_status)
+    kwargs: dict[str, Any] = {
+        "code": code or "",
+        "title": title,
+        "detail": detail,
+        "http_status": http_status,
+    }
+    if cls is RateLimitedError:
+        kwargs["retry_after"] = retry_after
+    return cls(**kwargs)
+
+
+# --- The interface ----------------------------------------------------------------------
+class MessagingProvider(abc.ABC):
+    name: str = ""
+
+    @abc.abstractmethod
+    def send(self, request: SendRequest) -> SendResult:
+        """Hand one message to the network. Raises a ProviderError subclass."""
+
+    def parse_webhook(self, payload: dict[str, Any]) -> WebhookEvent:
+        return parse_telnyx_event(payload)
+
+    @abc.abstractmethod
+    def search_numbers(
+        self,
+        *,
+        kind: NumberKind = "long",
+        state: str = "",
+        area_code: str = "",
+        locality: str = "",
+        limit: int = 10,
+    ) -> list[AvailableNumber]: ...
+
+    @abc.abstractmethod
+    def order_number(self, e164: str) -> OrderedNumber: ...
+
+    @abc.abstractmethod
+    def create_brand(
+        self,
+        *,
+        display_name: str,
+        email: str,
+        company_name: str = "",
+        ein: str = "",
+        entity_type: str = "NON_PROFIT",
+        vertical: str = "POLITICAL",
+        website: str = "",
+        country: str = "US",
+    ) -> Registration: ...
+
+    @abc.abstractmethod
+    def create_campaign_registration(
+        self,
+        *,
+        brand_id: str,
+        usecase: str,
+        description: str,
+        sample_messages: list[str] | None = None,
+        message_flow: str = "",
+    ) -> Registration: ...
+
+    @abc.abstractmethod
+    def assign_number_to_campaign(self, *, campaign_id: str, e164: str) -> Registration: ...
+
+    @abc.abstractmethod
+    def registration_status(
+        self, *, kind: Literal["brand", "campaign", "number"], registration_id: str
+    ) -> Registration:
+        """For kind="number", registration_id is the E.164 number."""
+
+
+# --- Telnyx event parsing (shared: the simulator speaks the same format) ----------------
+def _phone(party: Any) -> str:
+    if isinstance(party, dict):
+        return str(party.get("phone_number") or "")
+    return str(party or "")
+
+
+def _cost(value: Any) -> Decimal | None:
+    if not isinstance(value, dict) or value.get("amount") in (None, ""):
+        return None
+    try:
+        return Decimal(str(value["amount"]))
+    except InvalidOperation:
+        return None
+
+
+def parse_telnyx_event(envelope: dict[str, Any]) -> WebhookEvent:
+    """Flatten a Telnyx v2 webhook body. Raises ValueError when it is not one."""
+    data = envelope.get("data") if isinstance(envelope, dict) else None
+    if not isinstance(data, dict) or not data.get("id"):
+        raise ValueError("not a Telnyx event: data.id is missing")
+    payload = data.get("payload") or {}
+    to = payload.get("to")
+    first_to = to[0] if isinstance(to, list) and to else to  # WhatsApp sends a plain string
+    errors = [
+        {
+            "code": str(e.get("code", "")),
+            "title": e.get("title", ""),
+            "detail": e.get("detail") or "",
+        }
+        for e in payload.get("errors") or []
+        if isinstance(e, dict)
+    ]
+    occurred = data.get("occurred_at")
+    return WebhookEvent(
+        event_id=str(data["id"]),
+        event_type=str(data.get("event_type") or ""),
+        occurred_at=parse_datetime(occurred) if isinstance(occurred, str) else None,
+        message_id=str(payload.get("id") or ""),
+        direction=str(payload.get("direction") or ""),
+        status=str(first_to.get("status") or "") if isinstance(first_to, dict) else "",
+        from_number=_phone(payload.get("from")),
+        to_number=_phone(first_to),
+        text=str(payload.get("text") or ""),
+        parts=int(payload.get("parts") or 1),
+        cost=_cost(payload.get("cost")),
+        errors=errors,
+        media=list(payload.get("media") or []),
+    )

@@ -1,0 +1,192 @@
+"""The simulated carrier's writes: accepting sends, logging violations, inbound SMS,
+provisioning numbers and 10DLC registrations."""
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from ..base import PermanentError, RateLimitedError, SendRequest, infer_kind, provider_error
+from ..encoding import MAX_PARTS, segment_count
+from ..models import SimulatorMessage, SimulatorNumber, SimulatorRegistration, SimulatorViolation
+from . import events
+from .behaviour import API_REJECTIONS, ERROR_TITLES, decide_fate, default_mps, setting
+from .throughput import take_segments
+
+
+def sender_mps(from_number: str) -> tuple[str, float]:
+    """(kind, MPS) for a sender: as provisioned here, else the default for its kind."""
+    known = SimulatorNumber.objects.filter(e164=from_number).values_list("kind", "mps").first()
+    if known:
+        return known[0], float(known[1])
+    kind = infer_kind(from_number)
+    return kind, default_mps(kind)
+
+
+def violation_record(
+    *, from_number: str, at: datetime, count_in_window: int, limit: int, parts: int
+) -> None:
+    SimulatorViolation.objects.create(
+        from_number=from_number, at=at, count_in_window=count_in_window, limit=limit, parts=parts
+    )
+
+
+def _reject(code: str) -> PermanentError:
+    title, detail = ERROR_TITLES[code]
+    error = provider_error(code=code, http_status=400, title=title, detail=detail)
+    assert isinstance(error, PermanentError)
+    return error
+
+
+def message_accept(*, request: SendRequest) -> SimulatorMessage:
+    """Accept one send like the network would, or raise a ProviderError.
+
+    Order matters: a replayed idempotency key answers with the original message before any
+    check (Telnyx replays successful responses), and only new sends use up throughput.
+    """
+    existing = SimulatorMessage.objects.filter(idempotency_key=request.idempotency_key).first()
+    if existing is not None:
+        return existing
+    if not request.to:
+        raise _reject("40310")
+    if request.to in API_REJECTIONS:
+        raise _reject(API_REJECTIONS[request.to])
+    if not request.from_:
+        raise provider_error(code="40305", http_status=400, title="Invalid 'from' address")
+    if not request.text and not request.media_urls:
+        raise provider_error(code="40316", http_status=400, title="No content")
+    parts, encoding = segment_count(request.text)
+    if parts > MAX_PARTS:
+        raise provider_error(code="40302", http_status=400, title="Message too large")
+
+    kind, mps = sender_mps(request.from_)
+    allowed, in_window, limit = take_segments(
+        sender=request.from_, mps=mps, parts=parts, nonce=request.idempotency_key
+    )
+    now = timezone.now()
+    if not allowed:
+        violation_record(
+            from_number=request.from_, at=now, count_in_window=in_window, limit=limit, parts=parts
+        )
+        raise RateLimitedError(
+            code="10011",
+            title="Too many requests",
+            detail=f"{request.from_} is limited to {mps:g} MPS ({in_window} segments in the last second).",
+            http_status=429,
+            retry_after=1.0 if mps >= 1 else 1 / mps,
+        )
+
+    fate = decide_fate(to=request.to, idempotency_key=request.idempotency_key)
+    msg = SimulatorMessage(
+        idempotency_key=request.idempotency_key,
+        from_number=request.from_,
+        to_number=request.to,
+        text=request.text,
+        media_urls=list(request.media_urls),
+        parts=parts,
+        encoding=encoding,
+        kind=kind,
+        accepted_at=now,
+        outcome=fate.outcome,
+        error_code=fate.error_code,
+        reply=fate.reply,
+    )
+    try:
+        with transaction.atomic():
+            msg.save(force_insert=True)
+    except IntegrityError:
+        # A concurrent send with the same key won; answer with its message.
+        return SimulatorMessage.objects.get(idempotency_key=request.idempotency_key)
+
+    from .tasks import deliver_lifecycle
+
+    message_id = str(msg.id)
+    transaction.on_commit(lambda: deliver_lifecycle.delay(message_id))
+    return msg
+
+
+def inject_inbound(
+    *, from_: str, to: str, text: str, media: list[dict[str, Any]] | None = None
+) -> str:
+    """The network delivers an SMS from `from_` to our number `to` (a signed
+    message.received posted from the simulator queue). Returns the event id."""
+    from .tasks import post_event
+
+    parts, encoding = segment_count(text)
+    event_id = str(uuid.uuid4())
+    envelope = events.message_received(
+        message_id=str(uuid.uuid4()),
+        event_id=event_id,
+        from_=from_,
+        to=to,
+        text=text,
+        parts=parts,
+        encoding=encoding,
+        media=media,
+    )
+    transaction.on_commit(lambda: post_event.delay(envelope))
+    return event_id
+
+
+# --- Numbers ---------------------------------------------------------------------------
+def number_provision(*, e164: str, state: str = "") -> SimulatorNumber:
+    kind = infer_kind(e164)
+    number, _ = SimulatorNumber.objects.get_or_create(
+        e164=e164, defaults={"kind": kind, "mps": Decimal(str(default_mps(kind))), "state": state}
+    )
+    return number
+
+
+# --- 10DLC -----------------------------------------------------------------------------
+def _registration_seconds() -> float:
+    return float(setting("SIMULATOR_REGISTRATION_SECONDS", 5))
+
+
+def registration_create(
+    *,
+    kind: str,
+    name: str = "",
+    parent_id: str = "",
+    data: dict[str, Any] | None = None,
+    pk: str | None = None,
+) -> SimulatorRegistration:
+    reason = ""
+    if kind == SimulatorRegistration.Kind.BRAND and "REJECT" in name.upper():
+        reason = (
+            "Brand identity could not be verified: the company details do not match public records."
+        )
+    registration, _ = SimulatorRegistration.objects.update_or_create(
+        pk=pk or str(uuid.uuid4()),
+        defaults={
+            "kind": kind,
+            "name": name,
+            "parent_id": parent_id,
+            "rejection_reason": reason,
+            "data": data or {},
+            "created_at": timezone.now(),
+        },
+    )
+    return registration
+
+
+def registration_state(registration: SimulatorRegistration) -> tuple[str, str]:
+    """(pending|approved|rejected, reason). Decided after SIMULATOR_REGISTRATION_SECONDS;
+    a campaign waits for its brand and a number assignment for its campaign."""
+    if registration.parent_id:
+        parent = SimulatorRegistration.objects.filter(pk=registration.parent_id).first()
+        if parent is None:
+            return "rejected", f"Unknown {registration.kind} parent {registration.parent_id}."
+        parent_state, parent_reason = registration_state(parent)
+        if parent_state == "rejected":
+            return "rejected", f"The {parent.kind} was rejected: {parent_reason}"
+        if parent_state == "pending":
+            return "pending", ""
+    elapsed = (timezone.now() - registration.created_at).total_seconds()
+    if elapsed < _registration_seconds():
+        return "pending", ""
+    if registration.rejection_reason:
+        return "rejected", registration.rejection_reason
+    return "approved", ""

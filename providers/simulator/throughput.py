@@ -1,0 +1,60 @@
+"""Per-number MPS, enforced like a carrier: segments over a sliding 1-second window.
+
+One Lua script does trim, count and add atomically against Redis's own clock (TIME), so
+any number of processes share one consistent window per sender.
+"""
+
+from functools import cache
+
+import redis
+from django.conf import settings
+
+KEY_PREFIX = "sim:mps:"
+
+# KEYS[1] window (sorted set: one member per segment, score = microseconds)
+# ARGV: window_us, limit, parts, nonce. Returns {allowed (0|1), segments in window}.
+# A message longer than the limit is let through into an empty window (it would
+# otherwise never go); the window then stays full for its duration.
+_SLIDING_WINDOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local window = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local parts = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+if count > 0 and count + parts > limit then
+  return {0, count + parts}
+end
+for i = 1, parts do
+  redis.call('ZADD', KEYS[1], now, ARGV[4] .. ':' .. i)
+end
+redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
+return {1, count + parts}
+"""
+
+
+@cache
+def _client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url)
+
+
+@cache
+def _script(url: str):
+    return _client(url).register_script(_SLIDING_WINDOW)
+
+
+def take_segments(*, sender: str, mps: float, parts: int, nonce: str) -> tuple[bool, int, int]:
+    """Try to put `parts` segments from `sender` on the wire now.
+
+    Returns (allowed, segments in the window including these, limit). Below 1 MPS the
+    window stretches to 1/mps seconds with a limit of one segment.
+    """
+    if mps >= 1:
+        window_us, limit = 1_000_000, int(mps)
+    else:
+        window_us, limit = int(1_000_000 / mps), 1
+    allowed, count = _script(settings.REDIS_URL)(
+        keys=[KEY_PREFIX + sender], args=[window_us, limit, parts, nonce]
+    )
+    return bool(allowed), int(count), limit

@@ -1,0 +1,158 @@
+"""Applying stored events: once, through texting's registered hook; parked events kept
+and re-run; failures recorded, not looped."""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from contacts.models import EngagementEvent
+from providers import hooks
+from providers.hooks import EventOutcome, UnprocessableEvent
+from providers.models import SimulatorMessage, WebhookEvent, WebhookStatus
+from providers.services import (
+    WebhookProcessingError,
+    rematch_parked,
+    webhook_event_process,
+    webhook_event_store,
+)
+from providers.simulator import events
+from providers.tasks import retry_parked_events
+from tests.factories import make_account, make_number
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def swap_handler():
+    original = hooks.event_handler()
+    yield hooks.register_event_handler
+    hooks.register_event_handler(original)
+
+
+def received(to: str, from_: str = "+15035550142", text: str = "Yes") -> dict:
+    return events.message_received(
+        message_id=str(uuid.uuid4()),
+        event_id=str(uuid.uuid4()),
+        from_=from_,
+        to=to,
+        text=text,
+        parts=1,
+        encoding="GSM-7",
+    )
+
+
+def delivery_events(message_id: str) -> list[dict]:
+    msg = SimulatorMessage(
+        id=uuid.UUID(message_id),
+        idempotency_key="k",
+        from_number="+19715550301",
+        to_number="+15035550100",
+        text="Hi",
+        parts=1,
+        encoding="GSM-7",
+        kind="long",
+        accepted_at=timezone.now(),
+        outcome="delivered",
+    )
+    return [events.message_sent(msg), events.message_finalized(msg)]
+
+
+def store(envelope: dict) -> WebhookEvent:
+    return WebhookEvent.objects.get(pk=webhook_event_store(envelope=envelope))
+
+
+def test_texting_registered_its_handler():
+    from texting.inbound import handle_provider_event
+
+    assert hooks.event_handler() is handle_provider_event
+
+
+def test_an_inbound_sms_is_applied_once_even_when_processed_twice():
+    account = make_account()
+    make_number(account, "+19715550302")
+    event = store(received("+19715550302"))
+    assert webhook_event_process(event_pk=event.pk) == WebhookStatus.PROCESSED
+    assert webhook_event_process(event_pk=event.pk) == WebhookStatus.PROCESSED
+    event.refresh_from_db()
+    assert (event.status, event.attempts, event.processed_at is not None) == ("processed", 1, True)
+    assert EngagementEvent.objects.filter(type="sms_received").count() == 1
+
+
+def test_an_sms_to_a_number_nobody_owns_fails_with_a_reason():
+    event = store(received("+19715550399"))
+    assert webhook_event_process(event_pk=event.pk) == WebhookStatus.FAILED
+    event.refresh_from_db()
+    assert event.last_error == "no account owns +19715550399"
+    assert webhook_event_process(event_pk=event.pk) == WebhookStatus.FAILED  # no loop
+    assert event.attempts == 1
+
+
+def test_delivery_receipts_park_until_the_send_engine_can_match_them(swap_handler):
+    message_id = str(uuid.uuid4())
+    stored = [store(envelope) for envelope in delivery_events(message_id)]
+    for event in stored:
+        assert webhook_event_process(event_pk=event.pk) == WebhookStatus.PARKED
+    assert rematch_parked(message_ref=message_id) == 2  # still unknown: parked again
+    assert set(WebhookEvent.objects.values_list("status", flat=True)) == {"parked"}
+
+    applied: list[str] = []
+
+    def send_engine_knows_it(event):
+        applied.append(event.event_type)
+        return EventOutcome.PROCESSED
+
+    swap_handler(send_engine_knows_it)
+    assert rematch_parked(message_ref=message_id) == 2
+    assert applied == ["message.sent", "message.finalized"]  # in the order they occurred
+    assert set(WebhookEvent.objects.values_list("status", flat=True)) == {"processed"}
+    assert rematch_parked(message_ref=message_id) == 0
+
+
+def test_the_periodic_task_reruns_recent_parked_events_only(swap_handler):
+    recent, old = (store(envelope) for envelope in delivery_events(str(uuid.uuid4())))
+    WebhookEvent.objects.filter(pk__in=[recent.pk, old.pk]).update(status=WebhookStatus.PARKED)
+    WebhookEvent.objects.filter(pk=old.pk).update(received_at=timezone.now() - timedelta(hours=25))
+    swap_handler(lambda event: EventOutcome.PROCESSED)
+    assert retry_parked_events() == 1
+    assert WebhookEvent.objects.get(pk=recent.pk).status == "processed"
+    assert WebhookEvent.objects.get(pk=old.pk).status == "parked"
+
+
+def test_with_no_handler_registered_events_are_parked_not_dropped(swap_handler):
+    swap_handler(None)
+    event = store(received("+19715550303"))
+    assert webhook_event_process(event_pk=event.pk) == WebhookStatus.PARKED
+
+
+def test_a_transient_handler_error_is_recorded_and_raised_for_retry(swap_handler):
+    def broken(event):
+        raise ConnectionError("redis went away")
+
+    swap_handler(broken)
+    event = store(received("+19715550304"))
+    with pytest.raises(WebhookProcessingError):
+        webhook_event_process(event_pk=event.pk)
+    event.refresh_from_db()
+    assert (event.status, event.attempts) == ("received", 1)
+    assert event.last_error == "ConnectionError: redis went away"
+
+    swap_handler(lambda event: (_ for _ in ()).throw(UnprocessableEvent("never applies")))
+    assert webhook_event_process(event_pk=event.pk) == WebhookStatus.FAILED
+
+
+def test_the_handler_effect_rolls_back_with_a_transient_error(swap_handler):
+    account = make_account()
+    make_number(account, "+19715550305")
+    from texting.inbound import handle_provider_event
+
+    def records_then_breaks(event):
+        handle_provider_event(event)
+        raise RuntimeError("after the write")
+
+    swap_handler(records_then_breaks)
+    event = store(received("+19715550305"))
+    with pytest.raises(WebhookProcessingError):
+        webhook_event_process(event_pk=event.pk)
+    assert EngagementEvent.objects.count() == 0
