@@ -33,7 +33,13 @@ seed: migrate
 run: seed
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@echo "A2P Texting on http://localhost:$${PORT:-8000}  (login demo / demo; Ctrl-C stops web, workers and beat)"
-	$(BIN)/honcho start -f Procfile
+	@# honcho gives each process its own $$PORT (base + 100 per process), so everything
+	@# derived from the web port is fixed here, before it starts them.
+	export PORT=$${PORT:-8000}; \
+	export PUBLIC_BASE_URL=$${PUBLIC_BASE_URL:-http://127.0.0.1:$$PORT}; \
+	export SHORT_LINK_DOMAIN=$${SHORT_LINK_DOMAIN:-127.0.0.1:$$PORT}; \
+	export WEB_PORT=$$PORT; \
+	exec $(BIN)/honcho start -f Procfile -p $$PORT
 
 # Headless Chromium for the browser tests (Debian's package; no browser download).
 browser:
