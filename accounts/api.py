@@ -51,8 +51,6 @@ class HasCapability(permissions.BasePermission):
             return False
         membership = resolve_membership(request)
         needed = required_capability(view, request)
-        if needed is None:
-            return True
         if not can(membership.role, needed):
             raise exceptions.PermissionDenied(
                 f"Your role ({membership.role}) may not {needed.value.replace('_', ' ')}."
@@ -60,12 +58,22 @@ class HasCapability(permissions.BasePermission):
         return True
 
 
-def required_capability(view, request: Request) -> Capability | None:
+class MethodNotDeclared(exceptions.PermissionDenied):
+    default_detail = "This method is not available here."
+
+
+def required_capability(view, request: Request) -> Capability:
+    """The capability the view declares for this request. Deny by default: a method the
+    view does not list is refused (HEAD and OPTIONS read like GET)."""
     caps = getattr(view, "capabilities", {})
     action = getattr(view, "action", None)
     if action and action in caps:
         return caps[action]
-    return caps.get(request.method, caps.get("*"))
+    method = "GET" if request.method in ("HEAD", "OPTIONS") else request.method
+    needed = caps.get(method, caps.get("*"))
+    if needed is None:
+        raise MethodNotDeclared()
+    return needed
 
 
 class AccountScopedMixin:

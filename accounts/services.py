@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from . import hooks
 from .models import Account, Membership, Role
 
 logger = logging.getLogger(__name__)
@@ -130,4 +131,6 @@ def account_update_settings(*, account: Account, actor: AbstractBaseUser, **fiel
         )
         setattr(account, key, value)
     account.save(update_fields=list(changed))
+    if "timezone" in changed:
+        hooks.timezone_changed(account)
     return account

@@ -230,6 +230,9 @@ SEGMENT_PRICE = {"long": "0.0070", "toll_free": "0.0080", "short": "0.0060"}
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    # Providers do not follow redirects; a webhook answered 301 would be lost. The
+    # Ed25519 signature, not the transport, authenticates these requests.
+    SECURE_REDIRECT_EXEMPT = [r"^webhooks/"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)

@@ -2,6 +2,7 @@ from typing import Any
 
 from django import forms
 
+from .geo import STATE_ZONES
 from .models import Contact, Pool
 from .phones import InvalidPhone, normalize_phone
 
@@ -23,7 +24,13 @@ class ContactForm(forms.Form):
         help_text="Two letters, e.g. OR.",
         widget=forms.TextInput(attrs={"size": 3}),
     )
-    zip = forms.CharField(max_length=10, required=False, label="ZIP")
+    zip = forms.RegexField(
+        regex=r"^\d{5}(-\d{4})?$",
+        max_length=10,
+        required=False,
+        label="ZIP",
+        error_messages={"invalid": "Use a 5-digit ZIP, e.g. 97205."},
+    )
     pool = forms.ChoiceField(choices=Pool.choices, initial=Pool.CONTACT)
 
     def clean_phone(self) -> str:
@@ -34,8 +41,8 @@ class ContactForm(forms.Form):
 
     def clean_state(self) -> str:
         state = self.cleaned_data["state"].strip().upper()
-        if state and (len(state) != 2 or not state.isalpha()):
-            raise forms.ValidationError("Use the two-letter state code, e.g. OR.")
+        if state and state not in STATE_ZONES:
+            raise forms.ValidationError("Use a US state or territory code, e.g. OR.")
         return state
 
     @staticmethod

@@ -9,6 +9,7 @@ and the contact is flagged so Tech Check can count them.
 
 from dataclasses import dataclass
 from functools import cache
+from zoneinfo import available_timezones
 
 import phonenumbers
 import zipcodes
@@ -89,8 +90,13 @@ class TimezoneGuess:
 @cache
 def _zip_index() -> dict[str, tuple[str, str]]:
     # zipcodes scans a list per lookup; one dict per process makes imports cheap.
+    # The zipcodes data has a few non-IANA names (e.g. "Napakiak" for 99634): skip them
+    # so every stored zone loads in zoneinfo.
+    valid = available_timezones()
     return {
-        z["zip_code"]: (z["timezone"], z["state"]) for z in zipcodes.list_all() if z.get("timezone")
+        z["zip_code"]: (z["timezone"], z["state"])
+        for z in zipcodes.list_all()
+        if z.get("timezone") in valid
     }
 
 

@@ -7,7 +7,7 @@ from django.utils import timezone
 from accounts.models import Account
 
 from .geo import guess_timezone, state_for_zip
-from .models import Contact, EngagementEvent
+from .models import Contact, EngagementEvent, TimezoneSource
 
 CONTACT_FIELDS = (
     "first_name",
@@ -103,3 +103,10 @@ def engagement_record(
         campaign_id=campaign_id,
         data=data or {},
     )
+
+
+def contacts_follow_account_timezone(account: Account) -> int:
+    """Contacts whose zone is unknown use the account default: move them with it."""
+    return Contact.objects.filter(
+        account=account, timezone_source=TimezoneSource.ACCOUNT_DEFAULT
+    ).update(timezone=account.timezone, timezone_candidates=[account.timezone])

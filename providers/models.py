@@ -36,10 +36,16 @@ class WebhookEvent(models.Model):
     processed_at = models.DateTimeField(null=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    # When the sweep may try this event again (parked, or failed for a passing reason);
+    # grows with `attempts` so a poison event cannot crowd out newer ones.
+    next_attempt_at = models.DateTimeField(null=True)
 
     class Meta:
         ordering = ["received_at", "id"]
-        indexes = [models.Index(fields=["status", "received_at"])]
+        indexes = [
+            models.Index(fields=["status", "received_at"]),
+            models.Index(fields=["status", "next_attempt_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id}"

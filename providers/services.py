@@ -1,5 +1,6 @@
 """Provider events: store once, apply through the registered hook, rematch the parked."""
 
+import datetime
 import json
 import logging
 from datetime import timedelta
@@ -15,8 +16,16 @@ from .models import WebhookEvent, WebhookStatus
 log = logging.getLogger(__name__)
 
 PARKED_MAX_AGE = timedelta(hours=24)
-STUCK_AFTER = timedelta(minutes=5)  # "received" this long: its task was lost; run it again
-MAX_ATTEMPTS = 10
+STUCK_AFTER = timedelta(minutes=5)  # "received" this long with no retry planned: task lost
+RETRY_BASE_SECONDS = 10
+RETRY_MAX_SECONDS = 3600
+SWEEP_BATCH = 1000
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """10 s, 20 s, 40 s, ... capped at an hour: a parked or failing event is retried
+    for as long as it matters without hammering the database."""
+    return timedelta(seconds=min(RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), RETRY_MAX_SECONDS))
 
 
 class WebhookProcessingError(Exception):
@@ -33,7 +42,7 @@ def webhook_event_store(*, envelope: dict[str, Any]) -> int | None:
     event = parse_telnyx_event(envelope)
     occurred_at = event.occurred_at
     if occurred_at is not None and timezone.is_naive(occurred_at):
-        occurred_at = timezone.make_aware(occurred_at, timezone.UTC)
+        occurred_at = timezone.make_aware(occurred_at, datetime.UTC)
     table = connection.ops.quote_name(WebhookEvent._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -88,31 +97,38 @@ def webhook_event_process(*, event_pk: int) -> str | None:
         except UnprocessableEvent as exc:
             event.status, event.last_error = WebhookStatus.FAILED, str(exc)
         except Exception as exc:  # the handler's bug or a passing outage: retry later
+            # Never given up on: an inbound STOP must not be lost to a few minutes of
+            # outage. It stays "received" and the sweep retries it with growing delays.
             failure = exc
             event.last_error = f"{type(exc).__name__}: {exc}"
-            if event.attempts >= MAX_ATTEMPTS:
-                event.status, failure = WebhookStatus.FAILED, None
+            event.next_attempt_at = timezone.now() + retry_delay(event.attempts)
         else:
             event.status = WebhookStatus(outcome)
             event.last_error = ""
+            event.next_attempt_at = (
+                timezone.now() + retry_delay(event.attempts)
+                if event.status == WebhookStatus.PARKED
+                else None
+            )
         if event.status == WebhookStatus.PROCESSED:
             event.processed_at = timezone.now()
-        event.save(update_fields=["status", "attempts", "last_error", "processed_at"])
+        event.save(
+            update_fields=["status", "attempts", "last_error", "processed_at", "next_attempt_at"]
+        )
     if failure is not None:
         raise WebhookProcessingError(str(failure)) from failure
     return event.status
 
 
-def rematch_parked(*, message_ref: str | None = None, limit: int = 1000) -> int:
-    """Re-run parked events: those of one provider message (call this when the message's
-    provider id becomes known), or all parked in the last 24 hours. Oldest occurrence
-    first, so `sent` applies before `finalized`. Returns how many were run."""
-    qs = WebhookEvent.objects.filter(status=WebhookStatus.PARKED)
-    if message_ref is not None:
-        qs = qs.filter(message_ref=message_ref)
-    else:
-        qs = qs.filter(received_at__gte=timezone.now() - PARKED_MAX_AGE)
-    pks = list(qs.order_by("occurred_at", "id").values_list("pk", flat=True)[:limit])
+def rematch_parked(*, message_ref: str) -> int:
+    """Re-run the parked events of one provider message now (the send engine calls this
+    once it stores the message's provider id). Oldest occurrence first, so `sent`
+    applies before `finalized`. Returns how many were run."""
+    pks = list(
+        WebhookEvent.objects.filter(status=WebhookStatus.PARKED, message_ref=message_ref)
+        .order_by("occurred_at", "id")
+        .values_list("pk", flat=True)
+    )
     for pk in pks:
         try:
             webhook_event_process(event_pk=pk)
@@ -121,11 +137,25 @@ def rematch_parked(*, message_ref: str | None = None, limit: int = 1000) -> int:
     return len(pks)
 
 
-def stuck_events(*, limit: int = 1000) -> list[int]:
-    """Events still "received" well after arrival (their task was lost or gave up)."""
-    cutoff = timezone.now() - STUCK_AFTER
-    return list(
-        WebhookEvent.objects.filter(status=WebhookStatus.RECEIVED, received_at__lt=cutoff)
+def events_due_for_retry(*, limit: int = SWEEP_BATCH) -> list[int]:
+    """Events the sweep should run again, soonest-due first: parked ones (for 24 h) and
+    failing ones whose delay has passed, plus "received" ones whose task was lost."""
+    now = timezone.now()
+    due = (
+        WebhookEvent.objects.filter(
+            status__in=[WebhookStatus.PARKED, WebhookStatus.RECEIVED], next_attempt_at__lte=now
+        )
+        .exclude(status=WebhookStatus.PARKED, received_at__lt=now - PARKED_MAX_AGE)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    lost = (
+        WebhookEvent.objects.filter(
+            status=WebhookStatus.RECEIVED,
+            next_attempt_at__isnull=True,
+            received_at__lt=now - STUCK_AFTER,
+        )
         .order_by("received_at")
         .values_list("pk", flat=True)[:limit]
     )
+    return list(due) + list(lost)

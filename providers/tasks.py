@@ -25,13 +25,14 @@ def process_webhook_event(event_pk: int) -> str | None:
 
 @shared_task(name="providers.tasks.retry_parked_events", ignore_result=True)
 def retry_parked_events() -> int:
-    """Every minute (beat): re-run parked events younger than 24 h and requeue events whose
-    processing task was lost. A cache lock keeps two runs from overlapping."""
+    """Every minute (beat): enqueue the events due for another try (parked, failing, or
+    whose task was lost). A cache lock keeps two runs from overlapping."""
     if not cache.add(RETRY_PARKED_LOCK, "1", timeout=300):
         return 0
     try:
-        for pk in services.stuck_events():
+        pks = services.events_due_for_retry()
+        for pk in pks:
             process_webhook_event.delay(pk)
-        return services.rematch_parked()
+        return len(pks)
     finally:
         cache.delete(RETRY_PARKED_LOCK)

@@ -12,7 +12,7 @@ from django.db.models import Count, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from accounts.permissions import Capability
+from accounts.permissions import Capability, ConversationScope, can, conversation_scope
 from accounts.views import member_page
 from contacts.models import SmsStatus
 from contacts.selectors import contact_list, recent_replies
@@ -47,23 +47,31 @@ def _counts(rows: QuerySet, field: str, choices: Any) -> list[tuple[str, str, in
 
 @member_page(nav="dashboard")
 def dashboard(request: HttpRequest) -> HttpResponse:
-    account = request.account
+    account, role = request.account, request.membership.role
     contacts = contact_list(account=account)
-    numbers = number_list(account=account)
     context = {
         "contacts_total": contacts.count(),
         "contacts_by_status": _counts(contacts, "sms_status", SmsStatus.choices),
-        "numbers_total": numbers.count(),
-        "numbers_by_kind": _counts(numbers, "kind", NumberKind.choices),
-        "numbers_by_status": _counts(numbers, "status", NumberStatus.choices),
         "campaigns_by_status": _counts(
             campaign_list(account=account), "status", CampaignStatus.choices
         ),
-        "replies": [
+        # Field users see only their assigned conversations; until assignment exists
+        # (the inbox issue) that means no account-wide reply feed for them.
+        "replies_visible": conversation_scope(role) != ConversationScope.ASSIGNED,
+        "replies": [],
+    }
+    if can(role, Capability.VIEW_NUMBERS):
+        numbers = number_list(account=account)
+        context |= {
+            "numbers_total": numbers.count(),
+            "numbers_by_kind": _counts(numbers, "kind", NumberKind.choices),
+            "numbers_by_status": _counts(numbers, "status", NumberStatus.choices),
+        }
+    if context["replies_visible"]:
+        context["replies"] = [
             (event, event_summary(event))
             for event in recent_replies(account=account, limit=RECENT_REPLIES)
-        ],
-    }
+        ]
     context["campaigns_total"] = sum(n for _, _, n in context["campaigns_by_status"])
     return render(request, "dashboard.html", context)
 

@@ -203,3 +203,16 @@ def test_events_are_scoped_to_the_account(account, other_account):
     contact = make_contact(account)
     engagement_record(contact=contact, type="sms_received")
     assert EngagementEvent.objects.get().account_id == account.id
+
+
+def test_contacts_with_an_unknown_zone_follow_the_account_default(account, admin_user):
+    from accounts.services import account_update_settings
+
+    unknown = make_contact(account, "+18005550100")
+    known = make_contact(account, "+15035550100")
+    assert unknown.timezone == account.timezone
+    account_update_settings(account=account, actor=admin_user, timezone="America/Denver")
+    unknown.refresh_from_db()
+    known.refresh_from_db()
+    assert (unknown.timezone, unknown.timezone_candidates) == ("America/Denver", ["America/Denver"])
+    assert known.timezone == "America/Los_Angeles"

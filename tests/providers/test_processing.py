@@ -110,9 +110,12 @@ def test_delivery_receipts_park_until_the_send_engine_can_match_them(swap_handle
     assert rematch_parked(message_ref=message_id) == 0
 
 
-def test_the_periodic_task_reruns_recent_parked_events_only(swap_handler):
+def test_the_periodic_task_reruns_recent_parked_events_only(swap_handler, celery_eager):
     recent, old = (store(envelope) for envelope in delivery_events(str(uuid.uuid4())))
-    WebhookEvent.objects.filter(pk__in=[recent.pk, old.pk]).update(status=WebhookStatus.PARKED)
+    due = timezone.now() - timedelta(seconds=1)
+    WebhookEvent.objects.filter(pk__in=[recent.pk, old.pk]).update(
+        status=WebhookStatus.PARKED, next_attempt_at=due
+    )
     WebhookEvent.objects.filter(pk=old.pk).update(received_at=timezone.now() - timedelta(hours=25))
     swap_handler(lambda event: EventOutcome.PROCESSED)
     assert retry_parked_events() == 1
@@ -156,3 +159,47 @@ def test_the_handler_effect_rolls_back_with_a_transient_error(swap_handler):
     with pytest.raises(WebhookProcessingError):
         webhook_event_process(event_pk=event.pk)
     assert EngagementEvent.objects.count() == 0
+
+
+def test_parking_backs_off_and_the_sweep_waits_for_it(swap_handler, celery_eager):
+    swap_handler(lambda event: EventOutcome.PARKED)
+    event = store(delivery_events(str(uuid.uuid4()))[0])
+    webhook_event_process(event_pk=event.pk)
+    event.refresh_from_db()
+    assert event.status == "parked" and event.next_attempt_at > timezone.now()
+    assert retry_parked_events() == 0  # not due yet
+
+    WebhookEvent.objects.filter(pk=event.pk).update(next_attempt_at=timezone.now())
+    assert retry_parked_events() == 1
+    event.refresh_from_db()
+    assert event.attempts == 2
+    # The second wait is longer than the first.
+    assert event.next_attempt_at - timezone.now() > timedelta(seconds=15)
+
+
+def test_a_failing_event_is_never_given_up_on(swap_handler, celery_eager):
+    """A long outage must not drop an inbound message (it could be a STOP)."""
+    swap_handler(lambda event: (_ for _ in ()).throw(ConnectionError("db flapping")))
+    event = store(received("+19715550306"))
+    for _ in range(15):
+        WebhookEvent.objects.filter(pk=event.pk).update(next_attempt_at=timezone.now())
+        with pytest.raises(WebhookProcessingError):
+            webhook_event_process(event_pk=event.pk)
+    event.refresh_from_db()
+    assert (event.status, event.attempts) == ("received", 15)
+    assert event.next_attempt_at - timezone.now() <= timedelta(hours=1)
+
+    swap_handler(lambda event: EventOutcome.PROCESSED)
+    WebhookEvent.objects.filter(pk=event.pk).update(next_attempt_at=timezone.now())
+    assert retry_parked_events() == 1
+    assert WebhookEvent.objects.get(pk=event.pk).status == "processed"
+
+
+def test_an_event_time_without_offset_is_read_as_utc():
+    envelope = received("+19715550307")
+    envelope["data"]["occurred_at"] = "2026-01-15T20:16:07.588"
+    pk = webhook_event_store(envelope=envelope)
+    assert (
+        WebhookEvent.objects.get(pk=pk).occurred_at.isoformat()
+        == "2026-01-15T20:16:07.588000+00:00"
+    )

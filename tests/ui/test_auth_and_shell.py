@@ -135,3 +135,24 @@ def test_dashboard_shows_real_counts_and_recent_replies(account, other_account, 
     assert reverse("contact-detail", args=[ana.pk]) in html
     assert "Hidden" not in html
     assert "arrive with the send engine" in html
+
+
+@pytest.mark.parametrize(
+    ("role", "sees_numbers", "sees_replies"),
+    [
+        ("admin", True, True),
+        ("manager", True, True),
+        ("field", False, False),
+        ("viewer", False, True),
+    ],
+)
+def test_dashboard_follows_the_role_matrix(
+    account, member_client, role, sees_numbers, sees_replies
+):
+    from tests.factories import make_contact, make_event, make_number
+
+    make_number(account, "+15035550177", kind="short")
+    make_event(make_contact(account, first_name="Ana"), data={"text": "Private reply text"})
+    html = member_client(role).get(reverse("dashboard")).content.decode()
+    assert ("Short code" in html) is sees_numbers
+    assert ("Private reply text" in html) is sees_replies
