@@ -70,6 +70,10 @@ def contact_add(request: HttpRequest) -> HttpResponse:
         # what that contact's record already holds.
         data = {k: v for k, v in form.cleaned_data.items() if v}
         phone = data.pop("phone")
+        if "pool" not in form.changed_data:
+            # The pool always has a value (its default); only a deliberate choice may
+            # move an existing voter-file record into the contact pool or back.
+            data.pop("pool", None)
         contact, created = contact_upsert(account=request.account, phone=phone, data=data)
         if created:
             messages.success(request, f"Added {contact.display_name} ({contact.phone}).")

@@ -4,6 +4,7 @@ One Lua script does trim, count and add atomically against Redis's own clock (TI
 any number of processes share one consistent window per sender.
 """
 
+import math
 from functools import cache
 
 import redis
@@ -47,13 +48,15 @@ def _script(url: str):
 def take_segments(*, sender: str, mps: float, parts: int, nonce: str) -> tuple[bool, int, int]:
     """Try to put `parts` segments from `sender` on the wire now.
 
-    Returns (allowed, segments in the window including these, limit). Below 1 MPS the
-    window stretches to 1/mps seconds with a limit of one segment.
+    Returns (allowed, segments in the window including these, limit). The window holds
+    `ceil(mps)` segments over `ceil(mps) / mps` seconds: exactly one second for whole
+    rates (10 MPS = 10 per second), longer for fractional ones (1.5 MPS = 2 per 1.33 s,
+    0.5 MPS = 1 per 2 s), so the long-run rate never exceeds `mps`.
     """
-    if mps >= 1:
-        window_us, limit = 1_000_000, int(mps)
-    else:
-        window_us, limit = int(1_000_000 / mps), 1
+    if mps <= 0:
+        raise ValueError(f"{sender} has no throughput (mps={mps}).")
+    limit = max(1, math.ceil(mps))
+    window_us = int(limit / mps * 1_000_000)
     allowed, count = _script(settings.REDIS_URL)(
         keys=[KEY_PREFIX + sender], args=[window_us, limit, parts, nonce]
     )

@@ -271,3 +271,27 @@ def test_a_brand_named_reject_is_rejected_with_a_reason_and_so_are_its_campaigns
 def test_a_campaign_for_an_unknown_brand_is_refused():
     with pytest.raises(PermanentError):
         SIM.create_campaign_registration(brand_id="nope", usecase="POLITICAL", description="x")
+
+
+@pytest.mark.parametrize(
+    ("mps", "burst", "window_s"),
+    [(1.5, 2, 4 / 3), (0.5, 1, 2.0), (2, 2, 1.0)],
+    ids=["1.5-mps", "0.5-mps", "2-mps"],
+)
+def test_fractional_rates_are_honoured_not_rounded_down(mps_windows, mps, burst, window_s):
+    from providers.simulator.throughput import take_segments
+
+    sender = f"+1971555{int(mps * 100):04d}"
+    results = [
+        take_segments(sender=sender, mps=mps, parts=1, nonce=f"n{i}")[0] for i in range(burst + 1)
+    ]
+    assert results == [True] * burst + [False]
+    time.sleep(window_s + 0.05)
+    assert take_segments(sender=sender, mps=mps, parts=1, nonce="later")[0]
+
+
+def test_a_sender_without_throughput_is_refused(mps_windows):
+    from providers.simulator.throughput import take_segments
+
+    with pytest.raises(ValueError, match="no throughput"):
+        take_segments(sender="+19715550999", mps=0, parts=1, nonce="x")

@@ -166,3 +166,20 @@ def test_detail_shows_fields_timezone_and_history_newest_first(account, admin_we
     assert ana.get_timezone_source_display() in html
     assert "Yes, I will vote" in html and "#42" in html
     assert html.index("SMS received") < html.index("SMS sent")
+
+
+def test_adding_an_existing_voter_keeps_their_pool_unless_changed(account, admin_web):
+    voter = make_contact(account, "+15035550143", pool="voter")
+    admin_web.post(reverse("contact-add"), {"phone": "503-555-0143", "pool": "contact"})
+    voter.refresh_from_db()
+    assert voter.pool == "voter"  # the form's default is not a decision
+
+
+def test_the_form_rejects_unknown_states_and_bad_zips(account, admin_web):
+    response = admin_web.post(
+        reverse("contact-add"),
+        {"phone": "503-555-0144", "state": "ZZ", "zip": "9720", "pool": "contact"},
+    )
+    assert response.status_code == 200
+    assert set(response.context["form"].errors) == {"state", "zip"}
+    assert not Contact.objects.filter(phone="+15035550144").exists()
