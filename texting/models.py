@@ -1,7 +1,10 @@
+import uuid
+
 from django.conf import settings
 from django.db import models
 
 from accounts.models import Account
+from contacts.models import Contact
 
 
 class CampaignStatus(models.TextChoices):
@@ -15,28 +18,78 @@ class CampaignStatus(models.TextChoices):
     ARCHIVED = "archived", "Archived"
 
 
+# The campaign state machine, in one place (texting.services.campaign_transition
+# enforces it). Final states only move to archived.
+CAMPAIGN_TRANSITIONS: dict[str, frozenset[str]] = {
+    CampaignStatus.DRAFT: frozenset(
+        {CampaignStatus.SCHEDULED, CampaignStatus.SENDING, CampaignStatus.ARCHIVED}
+    ),
+    CampaignStatus.SCHEDULED: frozenset(
+        {CampaignStatus.SENDING, CampaignStatus.PAUSED, CampaignStatus.CANCELED}
+    ),
+    CampaignStatus.SENDING: frozenset(
+        {
+            CampaignStatus.PAUSED,
+            CampaignStatus.COMPLETED,
+            CampaignStatus.CANCELED,
+            CampaignStatus.FAILED,
+        }
+    ),
+    CampaignStatus.PAUSED: frozenset(
+        {CampaignStatus.SENDING, CampaignStatus.SCHEDULED, CampaignStatus.CANCELED}
+    ),
+    CampaignStatus.COMPLETED: frozenset({CampaignStatus.ARCHIVED}),
+    CampaignStatus.CANCELED: frozenset({CampaignStatus.ARCHIVED}),
+    CampaignStatus.FAILED: frozenset({CampaignStatus.ARCHIVED}),
+    CampaignStatus.ARCHIVED: frozenset(),
+}
+
+
 class CampaignMode(models.TextChoices):
     RELATIONSHIP = "relationship", "Relationship (opted-in contacts)"
     CAMPAIGN = "campaign", "Campaign (voters, manual sends)"
 
 
+class SendMode(models.TextChoices):
+    NOW = "now", "Send now"
+    SCHEDULE = "schedule", "Schedule"
+
+
 class Campaign(models.Model):
-    """A send to an audience. Only drafts exist until the send engine lands (issue 3),
-    which adds the body, audience, senders, schedule and the status machine."""
+    """A send to an audience. Status moves only along CAMPAIGN_TRANSITIONS."""
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="campaigns")
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
+    tags = models.JSONField(default=list, blank=True)
     mode = models.CharField(
         max_length=12, choices=CampaignMode.choices, default=CampaignMode.RELATIONSHIP
     )
+    body = models.TextField(blank=True)
+    media_ids = models.JSONField(default=list, blank=True)
+    # PhoneNumber ids of the sender pool (numbers live in an app above; ids, not FKs).
+    sender_ids = models.JSONField(default=list, blank=True)
+    local_presence = models.BooleanField(default=False)
+    # {"contact_ids": [...]}, {"phones": [...]}, {"tribe_id": ID} or {"filter": {...}}
+    audience = models.JSONField(default=dict, blank=True)
+    exclusions = models.JSONField(default=dict, blank=True)
+    compliance = models.JSONField(default=dict, blank=True)
+    stop_language = models.CharField(max_length=160, blank=True)  # blank: the account's
+    send_mode = models.CharField(max_length=10, choices=SendMode.choices, default=SendMode.NOW)
+    schedule_at = models.DateTimeField(null=True, blank=True)
+    recipient_local_time = models.BooleanField(default=False)
+    max_mps = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
     status = models.CharField(
         max_length=10, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT
     )
+    status_reason = models.CharField(max_length=300, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    committed_at = models.DateTimeField(null=True, blank=True)
+    send_started = models.DateTimeField(null=True, blank=True)
+    send_completed = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -44,3 +97,94 @@ class Campaign(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Direction(models.TextChoices):
+    OUTBOUND = "outbound", "Outbound"
+    INBOUND = "inbound", "Inbound"
+
+
+class MessageStatus(models.TextChoices):
+    """queued/scheduled -> sending -> sent -> delivered | failed; queued/scheduled ->
+    canceled; received is inbound. A status only moves forward (receipts arriving late
+    or twice never move it back)."""
+
+    QUEUED = "queued", "Queued"
+    SCHEDULED = "scheduled", "Scheduled"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Canceled"
+    RECEIVED = "received", "Received"
+
+
+class Message(models.Model):
+    """One SMS/MMS, both ways. Outbound rows are the send queue: workers claim due rows
+    per sender with FOR UPDATE SKIP LOCKED (see the partial index `message_due`)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
+    )
+    # No database FK: the RI trigger costs ~40% of a 100k-row commit (performance.md §3);
+    # contacts are never hard-deleted while messages reference them.
+    contact = models.ForeignKey(
+        Contact, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    direction = models.CharField(
+        max_length=8, choices=Direction.choices, default=Direction.OUTBOUND
+    )
+    from_number = models.CharField(max_length=16)
+    to_number = models.CharField(max_length=16)
+    body = models.TextField()
+    segments = models.PositiveSmallIntegerField(default=1)
+    encoding = models.CharField(max_length=6, default="GSM-7")
+    status = models.CharField(
+        max_length=10, choices=MessageStatus.choices, default=MessageStatus.QUEUED
+    )
+    send_after = models.DateTimeField()
+    send_by = models.DateTimeField(null=True, blank=True)  # not sent by then: fails as expired
+    lease_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    idempotency_key = models.UUIDField(default=uuid.uuid4, unique=True)
+    provider_message_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    error_code = models.CharField(max_length=20, blank=True)
+    error_reason = models.CharField(max_length=300, blank=True)
+    cost = models.DecimalField(max_digits=10, decimal_places=5, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # A retried commit inserts nothing twice (ON CONFLICT ... DO NOTHING).
+            models.UniqueConstraint(
+                fields=["campaign", "contact"],
+                condition=models.Q(campaign__isnull=False),
+                name="one_message_per_campaign_contact",
+            )
+        ]
+        indexes = [
+            # "Due messages for sender X": only queued rows are indexed, so the index
+            # stays small as a campaign drains.
+            models.Index(
+                fields=["from_number", "send_after", "id"],
+                condition=models.Q(status="queued"),
+                name="message_due",
+            ),
+            models.Index(
+                fields=["send_after"],
+                condition=models.Q(status="scheduled"),
+                name="message_scheduled",
+            ),
+            models.Index(
+                fields=["lease_until"], condition=models.Q(status="sending"), name="message_leased"
+            ),
+            models.Index(fields=["campaign", "status"], name="message_campaign_status"),
+            models.Index(fields=["account", "to_number", "-created_at"], name="message_to_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.to_number} {self.status}"

@@ -1,0 +1,216 @@
+"""Commit: turn a campaign's audience into queued message rows in one transaction.
+
+Set-based (performance.md §3): one INSERT ... SELECT over the eligible contacts, with
+ON CONFLICT (campaign, contact) DO NOTHING so a retried commit adds nothing. No Python
+object per recipient.
+
+Sender choice, per recipient, in SQL:
+1. sticky: the number this account last texted them from, if it is in the pool;
+2. with local presence, a pool number in the recipient's state;
+3. otherwise SHA-256(phone + campaign id) mod the number of senders, so the same
+   recipient always gets the same sender for a campaign, whichever process commits.
+"""
+
+import datetime
+import hashlib
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection, transaction
+from django.db.models import Count, QuerySet
+from django.utils import timezone
+
+from compliance.eligibility import INVALID_PHONE, eligible_contacts, excluded_counts
+from contacts.models import Contact
+from contacts.phones import try_normalize_phone
+from contacts.services import contact_for_phone
+from phone_numbers.models import NumberStatus, PhoneNumber
+from providers.encoding import segment_count
+
+from .models import Campaign, CampaignStatus, Message, MessageStatus, SendMode
+from .services import CampaignError, campaign_transition
+
+
+@dataclass
+class CommitResult:
+    campaign: Campaign
+    inserted: int
+    excluded: dict[str, int] = field(default_factory=dict)
+
+
+def final_body(campaign: Campaign) -> str:
+    """The body with the stop language appended (never doubled, never removable)."""
+    stop = (campaign.stop_language or campaign.account.stop_language).strip()
+    body = campaign.body.rstrip()
+    if body.endswith(stop):
+        return body
+    return f"{body}\n{stop}"
+
+
+def sender_index(phone: str, campaign_id: int, senders: int) -> int:
+    """Python twin of the SQL hash (tests and single sends use it)."""
+    digest = hashlib.sha256(f"{phone}{campaign_id}".encode()).hexdigest()
+    return int(digest[:15], 16) % senders
+
+
+def resolve_audience(*, campaign: Campaign) -> tuple[QuerySet[Contact], dict[str, int]]:
+    """The contacts the audience names, and {reason: count} of entries that are not."""
+    audience, account = campaign.audience or {}, campaign.account
+    if "contact_ids" in audience:
+        ids = [i for i in audience["contact_ids"] if isinstance(i, int)]
+        return Contact.objects.filter(account=account, pk__in=ids), {}
+    if "phones" in audience:
+        invalid, phones = 0, []
+        for raw in audience["phones"]:
+            phone = try_normalize_phone(str(raw))
+            if phone is None:
+                invalid += 1
+            else:
+                phones.append(phone)
+        for phone in dict.fromkeys(phones):
+            contact_for_phone(account=account, phone=phone)
+        excluded = {INVALID_PHONE: invalid} if invalid else {}
+        return Contact.objects.filter(account=account, phone__in=phones), excluded
+    if "tribe_id" in audience or "filter" in audience:
+        raise CampaignError("Tribe and filter audiences arrive with the Recipients tab (issue 5).")
+    raise CampaignError("The campaign has no audience: give contact_ids or phones.")
+
+
+def _senders(campaign: Campaign) -> list[PhoneNumber]:
+    senders = list(
+        PhoneNumber.objects.filter(
+            account=campaign.account, pk__in=campaign.sender_ids or [], status=NumberStatus.ACTIVE
+        ).order_by("e164")
+    )
+    if not senders:
+        raise CampaignError("Pick at least one active sender number for this campaign.")
+    return senders
+
+
+_INSERT = """
+WITH pool AS (
+    SELECT e164, state, (row_number() OVER (ORDER BY e164)) - 1 AS i
+    FROM unnest(%(numbers)s::text[], %(states)s::text[]) AS p(e164, state)
+)
+INSERT INTO texting_message (
+    account_id, campaign_id, contact_id, direction, from_number, to_number, body,
+    segments, encoding, status, send_after, attempts, idempotency_key,
+    error_code, error_reason, created_at
+)
+SELECT
+    c.account_id, %(campaign)s, c.id, 'outbound',
+    COALESCE(
+        sticky.from_number,
+        local_pick.e164,
+        (%(numbers)s::text[])[1 + (h.v %% %(n)s)]
+    ),
+    c.phone, %(body)s, %(segments)s, %(encoding)s, %(status)s,
+    {send_after}, 0, gen_random_uuid(), '', '', now()
+FROM contacts_contact c
+CROSS JOIN LATERAL (
+    SELECT ('x' || substr(encode(sha256(convert_to(c.phone || %(campaign_text)s, 'UTF8')), 'hex'), 1, 15))::bit(60)::bigint AS v
+) h
+LEFT JOIN LATERAL (
+    SELECT m.from_number FROM texting_message m
+    WHERE m.account_id = c.account_id AND m.to_number = c.phone
+      AND m.from_number = ANY(%(numbers)s::text[])
+    ORDER BY m.created_at DESC LIMIT 1
+) sticky ON true
+LEFT JOIN LATERAL (
+    SELECT local.e164 FROM (
+        SELECT e164, (row_number() OVER (ORDER BY e164)) - 1 AS i, count(*) OVER () AS n
+        FROM pool WHERE %(local)s AND pool.state = c.state AND c.state <> ''
+    ) local
+    WHERE local.i = h.v %% local.n
+) local_pick ON true
+WHERE c.id IN ({eligible})
+ON CONFLICT (campaign_id, contact_id) WHERE campaign_id IS NOT NULL DO NOTHING
+"""
+
+
+def campaign_commit(
+    *,
+    campaign: Campaign,
+    actor: AbstractBaseUser,
+    send_mode: str = SendMode.NOW,
+    schedule_at: datetime.datetime | None = None,
+    recipient_local_time: bool = False,
+) -> CommitResult:
+    """Queue the campaign's messages and move it to sending (or scheduled).
+
+    Raises CampaignError (bad input, 400) or TransitionError (wrong state, 409); on
+    either, nothing is written.
+    """
+    if send_mode not in SendMode.values:
+        raise CampaignError(f"send_mode must be one of {', '.join(SendMode.values)}.")
+    scheduled = send_mode == SendMode.SCHEDULE
+    if scheduled and schedule_at is None:
+        raise CampaignError("A scheduled send needs schedule_at.")
+    if scheduled and not recipient_local_time and schedule_at <= timezone.now():
+        raise CampaignError("schedule_at is in the past.")
+    if not campaign.body.strip():
+        raise CampaignError("The message body is empty.")
+    with transaction.atomic():
+        campaign = (
+            Campaign.objects.select_for_update().select_related("account").get(pk=campaign.pk)
+        )
+        target = CampaignStatus.SCHEDULED if scheduled else CampaignStatus.SENDING
+        senders = _senders(campaign)
+        contacts, excluded = resolve_audience(campaign=campaign)
+        excluded |= excluded_counts(account=campaign.account, contacts=contacts)
+        eligible_sql, eligible_params = (
+            eligible_contacts(account=campaign.account, contacts=contacts)
+            .values("id")
+            .query.sql_with_params()
+        )
+        body = final_body(campaign)
+        segments, encoding = segment_count(body)
+        params: dict = {
+            "campaign": campaign.pk,
+            "campaign_text": str(campaign.pk),
+            "numbers": [s.e164 for s in senders],
+            "states": [s.state for s in senders],
+            "n": len(senders),
+            "local": campaign.local_presence,
+            "body": body,
+            "segments": segments,
+            "encoding": encoding,
+            "status": MessageStatus.SCHEDULED if scheduled else MessageStatus.QUEUED,
+        }
+        if scheduled and recipient_local_time:
+            # Everyone gets the same wall-clock time in their own zone: the time the
+            # user picked, read in the account's zone, re-read in each recipient's.
+            wall = schedule_at.astimezone(ZoneInfo(campaign.account.timezone)).replace(tzinfo=None)
+            params["wall"] = wall
+            send_after = "(%(wall)s::timestamp AT TIME ZONE c.timezone)"
+        elif scheduled:
+            params["schedule_at"] = schedule_at
+            send_after = "%(schedule_at)s::timestamptz"
+        else:
+            send_after = "now()"
+        # Django renders the eligible subquery with positional %s; turn them into named
+        # parameters so both halves share one statement.
+        names = []
+        for i, value in enumerate(eligible_params):
+            params[f"e{i}"] = value
+            names.append(f"%(e{i})s")
+        eligible = eligible_sql.replace("%s", "{}").format(*names)
+        with connection.cursor() as cursor:
+            cursor.execute(_INSERT.format(send_after=send_after, eligible=eligible), params)
+            inserted = cursor.rowcount
+        campaign.send_mode = send_mode
+        campaign.schedule_at = schedule_at
+        campaign.recipient_local_time = recipient_local_time
+        campaign.committed_at = timezone.now()
+        campaign.save(
+            update_fields=["send_mode", "schedule_at", "recipient_local_time", "committed_at"]
+        )
+        campaign = campaign_transition(campaign=campaign, to=target)
+    return CommitResult(campaign=campaign, inserted=inserted, excluded=excluded)
+
+
+def campaign_message_counts(*, campaign: Campaign) -> dict[str, int]:
+    """{status: count} for the campaign's messages (uses message_campaign_status)."""
+    rows = Message.objects.filter(campaign=campaign).values("status").annotate(n=Count("id"))
+    return {row["status"]: row["n"] for row in rows.order_by()}
