@@ -1,7 +1,16 @@
 from django.urls import path
 
-from . import api
+from . import api, campaign_api
 
 urlpatterns = [
     path("simulator/inbound/", api.SimulatorInboundApi.as_view(), name="api-simulator-inbound"),
+    path("campaigns/", campaign_api.CampaignListCreateApi.as_view(), name="api-campaigns"),
+    path("campaigns/<int:pk>/", campaign_api.CampaignDetailApi.as_view(), name="api-campaign"),
+    path("campaigns/<int:pk>/commit/", campaign_api.CampaignCommitApi.as_view()),
+    path("campaigns/<int:pk>/pause/", campaign_api.CampaignPauseApi.as_view()),
+    path("campaigns/<int:pk>/resume/", campaign_api.CampaignResumeApi.as_view()),
+    path("campaigns/<int:pk>/cancel/", campaign_api.CampaignCancelApi.as_view()),
+    path("campaigns/<int:pk>/throttle/", campaign_api.CampaignThrottleApi.as_view()),
+    path("campaigns/<int:pk>/status/", campaign_api.CampaignStatusApi.as_view()),
+    path("campaigns/<int:pk>/messages/", campaign_api.CampaignMessagesApi.as_view()),
 ]

@@ -1,4 +1,5 @@
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account
@@ -47,4 +48,76 @@ def campaign_transition(*, campaign: Campaign, to: str, reason: str = "") -> Cam
         raise TransitionError(f"The campaign changed status while becoming {to}; try again.")
     for key, value in fields.items():
         setattr(campaign, key, value)
+    return campaign
+
+
+EDITABLE_FIELDS = (
+    "name",
+    "description",
+    "tags",
+    "mode",
+    "body",
+    "media_ids",
+    "sender_ids",
+    "local_presence",
+    "audience",
+    "stop_language",
+    "exclusions",
+    "compliance",
+)
+
+
+def campaign_create_from(*, account: Account, actor: AbstractBaseUser, data: dict) -> Campaign:
+    fields = {k: v for k, v in data.items() if k in EDITABLE_FIELDS}
+    fields["name"] = fields["name"].strip()
+    return Campaign.objects.create(account=account, created_by=actor, **fields)
+
+
+def campaign_update(*, campaign: Campaign, data: dict) -> Campaign:
+    """Edit a draft. Anything past draft is fixed (409)."""
+    if campaign.status != CampaignStatus.DRAFT:
+        raise TransitionError(f"Only a draft can be edited; this campaign is {campaign.status}.")
+    fields = {k: v for k, v in data.items() if k in EDITABLE_FIELDS}
+    for key, value in fields.items():
+        setattr(campaign, key, value)
+    campaign.save(update_fields=list(fields))
+    return campaign
+
+
+def campaign_pause(*, campaign: Campaign, reason: str = "") -> Campaign:
+    """In-flight sends finish; queued messages hold (the dispatcher skips paused campaigns)."""
+    return campaign_transition(campaign=campaign, to=CampaignStatus.PAUSED, reason=reason)
+
+
+def campaign_resume(*, campaign: Campaign) -> Campaign:
+    target = (
+        CampaignStatus.SCHEDULED
+        if campaign.send_started is None and campaign.schedule_at
+        else CampaignStatus.SENDING
+    )
+    return campaign_transition(campaign=campaign, to=target)
+
+
+def campaign_cancel(*, campaign: Campaign) -> Campaign:
+    """Cancel, and cancel every message not yet handed to the provider, atomically."""
+    from .models import Message, MessageStatus
+
+    with transaction.atomic():
+        campaign = campaign_transition(campaign=campaign, to=CampaignStatus.CANCELED)
+        Message.objects.filter(
+            campaign=campaign, status__in=[MessageStatus.QUEUED, MessageStatus.SCHEDULED]
+        ).update(status=MessageStatus.CANCELED, error_reason="campaign canceled")
+    return campaign
+
+
+def campaign_throttle(*, campaign: Campaign, max_mps) -> Campaign:
+    if campaign.status not in (
+        CampaignStatus.DRAFT,
+        CampaignStatus.SCHEDULED,
+        CampaignStatus.SENDING,
+        CampaignStatus.PAUSED,
+    ):
+        raise TransitionError(f"A campaign that is {campaign.status} cannot be throttled.")
+    Campaign.objects.filter(pk=campaign.pk).update(max_mps=max_mps)
+    campaign.max_mps = max_mps
     return campaign

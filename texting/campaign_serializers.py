@@ -1,0 +1,122 @@
+from decimal import Decimal
+
+from rest_framework import serializers
+
+from .models import Campaign, CampaignMode, Message, SendMode
+
+
+class AudienceField(serializers.JSONField):
+    KINDS = ("tribe_id", "filter", "contact_ids", "phones")
+
+    def to_internal_value(self, data):
+        data = super().to_internal_value(data)
+        if not isinstance(data, dict) or len(data) != 1 or next(iter(data)) not in self.KINDS:
+            raise serializers.ValidationError(
+                'Give exactly one of {"tribe_id"}, {"filter"}, {"contact_ids"}, {"phones"}.'
+            )
+        ((kind, value),) = data.items()
+        if kind in ("contact_ids", "phones") and not isinstance(value, list):
+            raise serializers.ValidationError(f"{kind} must be a list.")
+        if kind == "contact_ids" and not all(isinstance(i, int) for i in value):
+            raise serializers.ValidationError("contact_ids must be a list of integer ids.")
+        if kind == "phones" and len(value) > 10_000:
+            raise serializers.ValidationError("Paste at most 10,000 phone numbers.")
+        return data
+
+
+class CampaignInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True)
+    tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False)
+    mode = serializers.ChoiceField(choices=CampaignMode.choices, required=False)
+    body = serializers.CharField(
+        required=False, allow_blank=True, max_length=1600, trim_whitespace=False
+    )
+    media_ids = serializers.ListField(child=serializers.IntegerField(), required=False)
+    sender_ids = serializers.ListField(child=serializers.IntegerField(), required=False)
+    local_presence = serializers.BooleanField(required=False)
+    audience = AudienceField(required=False)
+    stop_language = serializers.CharField(required=False, allow_blank=True, max_length=160)
+    exclusions = serializers.DictField(required=False)
+    compliance = serializers.DictField(required=False)
+
+    def validate_sender_ids(self, value: list[int]) -> list[int]:
+        account = self.context["account"]
+        owned = set(account.phone_numbers.filter(pk__in=value).values_list("pk", flat=True))
+        missing = [i for i in value if i not in owned]
+        if missing:
+            raise serializers.ValidationError(f"Not numbers of this account: {missing}.")
+        return list(dict.fromkeys(value))
+
+
+class CampaignSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Campaign
+        fields = [
+            "id",
+            "name",
+            "description",
+            "tags",
+            "mode",
+            "body",
+            "media_ids",
+            "sender_ids",
+            "local_presence",
+            "audience",
+            "stop_language",
+            "exclusions",
+            "compliance",
+            "send_mode",
+            "schedule_at",
+            "recipient_local_time",
+            "max_mps",
+            "status",
+            "status_reason",
+            "created_at",
+            "committed_at",
+            "send_started",
+            "send_completed",
+        ]
+        read_only_fields = fields
+
+
+class CommitSerializer(serializers.Serializer):
+    send_mode = serializers.ChoiceField(choices=SendMode.choices, default=SendMode.NOW)
+    schedule_at = serializers.DateTimeField(required=False, allow_null=True)
+    recipient_local_time = serializers.BooleanField(default=False)
+
+
+class ThrottleSerializer(serializers.Serializer):
+    max_mps = serializers.DecimalField(max_digits=7, decimal_places=2, min_value=Decimal("0.01"))
+
+
+class CampaignStatusSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    selected = serializers.IntegerField()
+    queued = serializers.IntegerField()
+    sent = serializers.IntegerField()
+    delivered = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    opted_out = serializers.IntegerField()
+    replied = serializers.IntegerField()
+    progress = serializers.FloatField()
+    eta = serializers.DateTimeField(allow_null=True)
+
+
+class MessageRowSerializer(serializers.ModelSerializer):
+    phone = serializers.CharField(source="to_number")
+    error = serializers.CharField(source="error_reason")
+
+    class Meta:
+        model = Message
+        fields = [
+            "id",
+            "contact_id",
+            "phone",
+            "status",
+            "from_number",
+            "sent_at",
+            "delivered_at",
+            "error",
+        ]
+        read_only_fields = fields
