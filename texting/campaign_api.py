@@ -4,7 +4,7 @@ import csv
 
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import generics, status
+from rest_framework import generics, renderers, status
 from rest_framework.response import Response
 
 from accounts.api import AccountScopedMixin
@@ -172,9 +172,20 @@ class CampaignStatusApi(CampaignScopedMixin, generics.GenericAPIView):
         return Response(campaign_status_snapshot(self.get_campaign(pk)))
 
 
+class CSVRenderer(renderers.BaseRenderer):
+    """Lets DRF's `?format=csv` negotiation through; the view writes the CSV itself."""
+
+    media_type = "text/csv"
+    format = "csv"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data
+
+
 class CampaignMessagesApi(CampaignScopedMixin, generics.GenericAPIView):
     capabilities = {"GET": Capability.VIEW_STATS}
     serializer_class = MessageRowSerializer
+    renderer_classes = [renderers.JSONRenderer, renderers.BrowsableAPIRenderer, CSVRenderer]
 
     def get(self, request, pk: int):
         campaign = self.get_campaign(pk)
