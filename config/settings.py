@@ -170,6 +170,8 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "providers.tasks.retry_parked_events",
         "schedule": 60.0,
     },
+    # The dispatcher's heartbeat: the send queue lives in PostgreSQL; this only kicks it.
+    "dispatch-tick": {"task": "texting.tasks.dispatch_tick", "schedule": 1.0},
 }
 
 # --- Auth, API ----------------------------------------------------------------------

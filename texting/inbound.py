@@ -11,6 +11,8 @@ from phone_numbers.selectors import number_owner
 from providers.base import WebhookEvent
 from providers.hooks import EventOutcome, UnprocessableEvent
 
+from .receipts import apply_receipt
+
 DELIVERY_EVENTS = frozenset({"message.sent", "message.finalized"})
 
 
@@ -18,8 +20,7 @@ def handle_provider_event(event: WebhookEvent) -> str:
     if event.event_type == "message.received":
         return inbound_message_record(event)
     if event.event_type in DELIVERY_EVENTS:
-        # No outbound Message rows yet: the send engine will match these by message_id.
-        return EventOutcome.PARKED
+        return apply_receipt(event)
     return EventOutcome.PROCESSED  # events we do not act on (10dlc.*, message.read, ...)
 
 

@@ -1,0 +1,211 @@
+"""Per-sender-number rate limiter for the send engine: GCRA in one Redis Lua script.
+
+Why GCRA in Redis
+-----------------
+* Celery's ``Task.rate_limit`` is enforced *per worker instance*, not globally: N workers
+  at "10/s" send up to 10·N/s from one number. The carrier limit (MPS) is per sender
+  number, across every worker and host, so the limiter has to be shared state.
+* GCRA (generic cell rate algorithm) keeps ONE timestamp per key, the "theoretical arrival
+  time" (TAT). There is no counter to drip and no background task (unlike a leaky bucket),
+  and thousands of sender numbers cost one small string key each.
+* Unlike a fixed one-second window (which lets 2·R through in a 1 s window straddling a
+  boundary), GCRA spaces admissions out, so the sliding-window bound below holds.
+* The whole check-and-update is a single Lua script (EVALSHA): atomic, one round trip, and
+  it reads the clock with ``redis.call('TIME')`` so every worker on every host shares one
+  clock (worker clock skew cannot leak into the schedule). Works on Redis 7 without
+  modules (the native ``GCRA`` command only arrives in Redis 8.8; redis-cell is a module).
+
+Units and semantics
+-------------------
+Everything is counted in SEGMENTS. The effective rate is ``R = mps * throttle`` segments
+per second and the emission interval is ``T = 1/R`` (rounded UP to a whole microsecond, so
+rounding can only make the limiter stricter). A message of ``n`` segments costs ``n·T``.
+
+``burst`` is the number of segments that may go out back to back from an idle sender,
+i.e. the GCRA tolerance is ``tau = (burst - 1)·T``. A request for ``n <= burst`` segments is
+admitted when ``now >= TAT - (burst - n)·T``; then ``TAT = max(TAT, now) + n·T``. Put
+differently, the outstanding time ``TAT - now`` may never exceed ``burst·T``.
+
+* ``burst=1`` (the default) is perfectly smooth: single-segment admissions are at least
+  ``T`` apart, so any half-open sliding 1-second window holds at most ``ceil(R)``
+  segments -- exactly R for integer R. (The textbook ``tau = burst·T`` would let two
+  through at once and put R+1 in a window; that is why tau is ``(burst-1)·T`` here.)
+* In general, any sliding window of length W holds at most ``ceil(R·W) + burst - 1``
+  segments.
+* A message longer than the burst (e.g. 3 segments at 1 MPS) must still be sendable, so it
+  is admitted only when the sender is fully idle (``TAT <= now``) and pushes
+  ``TAT = now + n·T``: the sender then stays silent for ``n·T``. The 1 s window that
+  contains such a message can hold up to ``R - 1 + n`` segments. Averaged over time, the
+  rate is never exceeded.
+
+A refused request consumes nothing; ``retry_after`` is the number of seconds until the same
+request would be admitted (assuming nobody else reserves in between).
+
+``penalize`` is for provider 429s: it moves TAT to at least ``now + seconds``. With the
+default ``burst=1`` nothing is admitted for ``seconds``. With ``burst > 1``, sending resumes
+up to ``(burst - 1)·T`` early, because the tolerance still applies.
+
+Keys, expiry, failure mode
+--------------------------
+Key: ``rl:sender:<sender>``. Its value is the TAT in integer microseconds of Redis time.
+Every write sets a PX TTL that ends slightly after the TAT, so idle senders vanish.
+A missing key is the same as ``TAT <= now``. After a Redis restart or flush (or once a key
+expires), the limiter re-seeds at ``now``. The worst case is one extra immediate send per
+sender (``burst`` segments, or one oversize message), right at the moment of the
+restart.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import redis
+from django.conf import settings
+
+__all__ = ["KEY_PREFIX", "Reservation", "penalize", "reserve", "reset"]
+
+KEY_PREFIX = "rl:sender:"
+
+# Extra lifetime after TAT before an idle key expires. Expiry exactly at TAT would be
+# correct too (a missing key means TAT <= now). The slack just avoids racing the edge.
+_TTL_SLACK_MS = 1000
+
+# KEYS[1] = limiter key
+# ARGV[1] = op: "reserve" | "penalize"
+# reserve:  ARGV[2] = T (emission interval, integer µs), ARGV[3] = segments, ARGV[4] = burst
+# penalize: ARGV[2] = penalty (integer µs)
+# Returns {allowed (0/1), retry_after_us}. All times are integer microseconds of Redis TIME.
+# string.format('%.0f') is used for writes because Lua's tostring (%.14g) would drop digits
+# of a 16-digit microsecond timestamp.
+_LUA = """
+local key = KEYS[1]
+local op = ARGV[1]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat = tonumber(redis.call('GET', key) or now)
+local slack_ms = tonumber(ARGV[#ARGV])
+
+local function store(new_tat)
+  local ttl_ms = math.ceil((new_tat - now) / 1000) + slack_ms
+  redis.call('SET', key, string.format('%.0f', new_tat), 'PX', ttl_ms)
+end
+
+if op == 'penalize' then
+  local until_tat = now + tonumber(ARGV[2])
+  if until_tat > tat then
+    store(until_tat)
+  end
+  return {1, 0}
+end
+
+local interval = tonumber(ARGV[2])
+local segments = tonumber(ARGV[3])
+local burst = tonumber(ARGV[4])
+if tat < now then
+  tat = now
+end
+
+local allow_at
+if segments <= burst then
+  -- outstanding (TAT - now) after admission may not exceed burst * T
+  allow_at = tat - (burst - segments) * interval
+else
+  -- oversize message: only from a fully idle sender
+  allow_at = tat
+end
+
+if now < allow_at then
+  return {0, allow_at - now}
+end
+
+store(tat + segments * interval)
+return {1, 0}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """Outcome of :func:`reserve`. ``retry_after`` is 0.0 when allowed."""
+
+    allowed: bool
+    retry_after: float
+
+
+@lru_cache(maxsize=8)
+def _script_for(url: str) -> redis.commands.core.Script:
+    client = redis.Redis.from_url(url)
+    # register_script -> Script object: EVALSHA, transparently reloading on NOSCRIPT.
+    return client.register_script(_LUA)
+
+
+def _script() -> redis.commands.core.Script:
+    return _script_for(settings.REDIS_URL)
+
+
+def _client() -> redis.Redis:
+    return _script().registered_client
+
+
+def _key(sender: str) -> str:
+    if not sender:
+        raise ValueError("sender is required")
+    return f"{KEY_PREFIX}{sender}"
+
+
+def _interval_us(mps: float, throttle: float) -> int:
+    if not mps > 0 or not math.isfinite(mps):
+        raise ValueError(f"mps must be a positive number, got {mps!r}")
+    if not 0 < throttle <= 1:
+        raise ValueError(f"throttle must be in (0, 1], got {throttle!r}")
+    # Round away float noise first (1e6/10 must stay 100000, not become 100001), then up.
+    return max(1, math.ceil(round(1_000_000 / (mps * throttle), 6)))
+
+
+def reserve(
+    *,
+    sender: str,
+    mps: float,
+    segments: int = 1,
+    throttle: float = 1.0,
+    burst: int = 1,
+) -> Reservation:
+    """Try to take ``segments`` segments of ``sender``'s budget right now.
+
+    Rate = ``mps * throttle`` segments/s. ``burst`` = segments that may go back to back
+    from an idle sender (1 = perfectly smooth). A message larger than ``burst`` is admitted
+    only when the sender is idle. On refusal nothing is consumed, and ``retry_after`` is
+    the number of seconds until this request would be admitted.
+    """
+    if isinstance(segments, bool) or not isinstance(segments, int) or segments < 1:
+        raise ValueError(f"segments must be an int >= 1, got {segments!r}")
+    if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
+        raise ValueError(f"burst must be an int >= 1, got {burst!r}")
+    interval = _interval_us(mps, throttle)
+    allowed, retry_us = _script()(
+        keys=[_key(sender)],
+        args=["reserve", interval, segments, burst, _TTL_SLACK_MS],
+    )
+    if allowed:
+        return Reservation(allowed=True, retry_after=0.0)
+    return Reservation(allowed=False, retry_after=int(retry_us) / 1_000_000)
+
+
+def penalize(*, sender: str, seconds: float) -> None:
+    """The provider throttled ``sender``: no admissions before ``now + seconds``.
+
+    Moves the TAT to at least ``now + seconds``. It never pulls an already later TAT
+    back. With ``burst > 1``, sending may resume up to ``(burst-1)·T`` early.
+    """
+    if not seconds >= 0 or not math.isfinite(seconds):
+        raise ValueError(f"seconds must be a non-negative number, got {seconds!r}")
+    _script()(
+        keys=[_key(sender)],
+        args=["penalize", math.ceil(seconds * 1_000_000), _TTL_SLACK_MS],
+    )
+
+
+def reset(*, sender: str) -> None:
+    """Forget ``sender``'s state. Its next reservation starts from an idle bucket."""
+    _client().delete(_key(sender))
