@@ -20,7 +20,8 @@ the row is retried with the same idempotency key.
 
 import datetime
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.db import close_old_connections, connection, transaction
@@ -69,6 +70,7 @@ class PassResult:
     deferred: int = 0
     failed: int = 0
     canceled: int = 0
+    gone: int = 0
 
 
 def due_senders() -> list[str]:
@@ -128,23 +130,21 @@ def final_check(message: Message) -> tuple[str, str] | None:
     return None
 
 
-def send_one(message_id: int, *, mps: float) -> str:
-    """Everything after the claim for one message. Returns what happened to it."""
-    try:
-        message = Message.objects.select_related("campaign").get(
-            pk=message_id, status=MessageStatus.SENDING
-        )
-    except Message.DoesNotExist:
-        return "gone"
+def _reserve(message: Message, *, mps: float) -> ratelimit.Reservation:
     throttle = 1.0
     if message.campaign and message.campaign.max_mps:
         throttle = min(1.0, float(message.campaign.max_mps) / mps)
-    reservation = ratelimit.reserve(
+    return ratelimit.reserve(
         sender=message.from_number, mps=mps, segments=message.segments, throttle=throttle
     )
-    if not reservation.allowed:
-        _requeue(message.pk, after=reservation.retry_after, undo_attempt=True)
-        return "deferred"
+
+
+def deliver(message_id: int) -> str:
+    """After the claim and the token: final check, provider call, record the outcome."""
+    try:
+        message = Message.objects.get(pk=message_id, status=MessageStatus.SENDING)
+    except Message.DoesNotExist:
+        return "gone"
     verdict = final_check(message)
     if verdict is not None:
         status, reason = verdict
@@ -203,28 +203,46 @@ def send_one(message_id: int, *, mps: float) -> str:
     return "sent"
 
 
-def _send_in_thread(message_id: int, mps: float) -> str:
+def _deliver_in_thread(message_id: int) -> str:
     try:
-        return send_one(message_id, mps=mps)
+        return deliver(message_id)
     finally:
         close_old_connections()
 
 
-def dispatch_sender(*, sender: str, pool: ThreadPoolExecutor | None = None) -> PassResult:
-    number = PhoneNumber.objects.filter(e164=sender).values_list("mps", flat=True).first()
-    mps = float(number or 1)
-    limit = max(1, int(mps * CLAIM_WINDOW) or 1)
-    ids = claim(sender=sender, limit=limit)
-    result = PassResult(claimed=len(ids))
-    if not ids:
+# When each sender's bucket has a token again (per process): a pass skips senders that
+# are not ready instead of claiming rows only to put them back.
+_next_ready: dict[str, float] = {}
+
+
+def dispatch_sender(
+    *, sender: str, pool: ThreadPoolExecutor | None = None, in_flight: list[Future] | None = None
+) -> PassResult:
+    """One pass: claim what the sender may send now, take a token per message, and hand
+    each to the pool (or deliver inline without one). Never waits while holding claims."""
+    result = PassResult()
+    if time.monotonic() < _next_ready.get(sender, 0.0):
         return result
-    if pool is None:
-        outcomes = [send_one(i, mps=mps) for i in ids]
-    else:
-        outcomes = list(pool.map(lambda i: _send_in_thread(i, mps), ids))
-    for outcome in outcomes:
-        if hasattr(result, outcome):
-            setattr(result, outcome, getattr(result, outcome) + 1)
+    mps = float(PhoneNumber.objects.filter(e164=sender).values_list("mps", flat=True).first() or 1)
+    ids = claim(sender=sender, limit=max(1, int(mps * CLAIM_WINDOW)))
+    result.claimed = len(ids)
+    messages = Message.objects.select_related("campaign").in_bulk(ids)
+    for position, message_id in enumerate(ids):
+        reservation = _reserve(messages[message_id], mps=mps)
+        if not reservation.allowed:
+            # Out of tokens: this one and the rest go straight back to the queue.
+            for rest in ids[position:]:
+                _requeue(rest, after=reservation.retry_after, undo_attempt=True)
+            result.deferred += len(ids) - position
+            _next_ready[sender] = time.monotonic() + reservation.retry_after
+            break
+        if pool is None:
+            outcome = deliver(message_id)
+            setattr(result, outcome, getattr(result, outcome, 0) + 1)
+        else:
+            future = pool.submit(_deliver_in_thread, message_id)
+            if in_flight is not None:
+                in_flight.append(future)
     return result
 
 

@@ -2,13 +2,14 @@
 Celery message costs nothing because every tick re-derives the work from the tables."""
 
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from celery import shared_task
 
 from . import dispatch
 
 TICK_SECONDS = 1.0
+SENDERS_REFRESH_SECONDS = 0.25  # due_senders scans the due index: not every loop
 _pool = ThreadPoolExecutor(max_workers=dispatch.MAX_IN_FLIGHT, thread_name_prefix="send")
 
 
@@ -20,17 +21,23 @@ def dispatch_tick() -> int:
     dispatch.start_due_campaigns()
     dispatch.release_due_scheduled()
     deadline = time.monotonic() + TICK_SECONDS
-    sent = 0
+    in_flight: list[Future] = []
+    claimed_total = 0
+    senders: list[str] = []
+    refreshed = 0.0
     while time.monotonic() < deadline:
-        senders = dispatch.due_senders()
+        if time.monotonic() - refreshed > SENDERS_REFRESH_SECONDS:
+            senders, refreshed = dispatch.due_senders(), time.monotonic()
         if not senders:
             break
         claimed = 0
         for sender in senders:
-            result = dispatch.dispatch_sender(sender=sender, pool=_pool)
-            claimed += result.claimed
-            sent += result.sent
+            claimed += dispatch.dispatch_sender(
+                sender=sender, pool=_pool, in_flight=in_flight
+            ).claimed
+        claimed_total += claimed
         if not claimed:
-            time.sleep(0.05)
+            time.sleep(0.005)  # every sender is waiting for a token
+    wait(in_flight)
     dispatch.complete_finished_campaigns()
-    return sent
+    return claimed_total
