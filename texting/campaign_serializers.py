@@ -3,6 +3,7 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from .models import Campaign, CampaignMode, Message, SendMode
+from .services import EDITABLE_FIELDS
 
 
 class AudienceField(serializers.JSONField):
@@ -54,18 +55,7 @@ class CampaignSerializer(serializers.ModelSerializer):
         model = Campaign
         fields = [
             "id",
-            "name",
-            "description",
-            "tags",
-            "mode",
-            "body",
-            "media_ids",
-            "sender_ids",
-            "local_presence",
-            "audience",
-            "stop_language",
-            "exclusions",
-            "compliance",
+            *EDITABLE_FIELDS,
             "send_mode",
             "schedule_at",
             "recipient_local_time",
