@@ -1,5 +1,6 @@
 import datetime
 import logging
+from decimal import Decimal
 from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
@@ -8,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 
 from . import hooks
 from .models import Account, Membership, Role
@@ -134,3 +136,26 @@ def account_update_settings(*, account: Account, actor: AbstractBaseUser, **fiel
     if "timezone" in changed:
         hooks.timezone_changed(account)
     return account
+
+
+# --- Balance ------------------------------------------------------------------------
+# The send engine debits before each provider call and credits back what was not sent.
+# One conditional UPDATE each: concurrent workers can never take the balance below
+# zero (the CHECK constraint is the backstop), and no row lock is held across a call.
+
+
+def balance_debit(*, account_id: int, amount: Decimal) -> bool:
+    """Take `amount` if the balance covers it; False (and nothing taken) otherwise."""
+    if amount <= 0:
+        return True
+    return bool(
+        Account.objects.filter(pk=account_id, balance__gte=amount).update(
+            balance=F("balance") - amount
+        )
+    )
+
+
+def balance_credit(*, account_id: int, amount: Decimal) -> None:
+    """Give back `amount` (a debited send that did not go)."""
+    if amount > 0:
+        Account.objects.filter(pk=account_id).update(balance=F("balance") + amount)

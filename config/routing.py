@@ -1,3 +1,9 @@
 """WebSocket routes. Apps add their consumers here as they gain live pages."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from texting.consumers import CampaignStatusConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/campaigns/<int:campaign_id>/", CampaignStatusConsumer.as_asgi()),
+]

@@ -139,8 +139,23 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/a2p")
 }
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A small connection pool per process (psycopg_pool). The dispatcher's threads borrow a
+# connection per message and give it back while the provider call is in flight, instead
+# of opening one each time (a PostgreSQL backend costs milliseconds to start) or holding
+# one per thread (max_connections is 100 here).
+if env.bool("DB_POOL", default=True):
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps them; Django must not
+    DATABASES["default"]["OPTIONS"] = {
+        "pool": {
+            "min_size": 0,
+            "max_size": env.int("DB_POOL_MAX_SIZE", default=20),
+            "max_idle": 60,
+            "timeout": 30,
+        }
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
@@ -160,7 +175,12 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"providers.simulator.*": {"queue": "simulator"}}
+CELERY_TASK_ROUTES = {
+    "providers.simulator.*": {"queue": "simulator"},
+    # Drain loops run for up to a minute each: their own queue and worker, so webhooks
+    # and everything else on `default` never wait behind them.
+    "texting.tasks.dispatch_tick": {"queue": "dispatch"},
+}
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -172,6 +192,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
     # The dispatcher's heartbeat: the send queue lives in PostgreSQL; this only kicks it.
     "dispatch-tick": {"task": "texting.tasks.dispatch_tick", "schedule": 1.0},
+    # Live status: the trailing push for campaigns that changed inside a throttle window.
+    "flush-live": {"task": "texting.tasks.flush_live", "schedule": 1.0},
 }
 
 # --- Auth, API ----------------------------------------------------------------------
@@ -227,6 +249,18 @@ MEDIA_URL = "media/"
 
 # Per-segment prices (USD) by number kind, used for estimates until receipts carry cost.
 SEGMENT_PRICE = {"long": "0.0070", "toll_free": "0.0080", "short": "0.0060"}
+
+# --- Dispatcher (texting.dispatch) --------------------------------------------------
+# Senders run at this share of their MPS and count segments over a window this much
+# longer than the carrier's, so send-time jitter never puts one segment too many in
+# the carrier's sliding second.
+DISPATCH_RATE_MARGIN = env.float("DISPATCH_RATE_MARGIN", default=0.97)
+# A claimed message whose worker died goes back to the queue after this long.
+DISPATCH_LEASE_SECONDS = env.int("DISPATCH_LEASE_SECONDS", default=60)
+# One drain loop runs at most this long (then the next beat kick starts another).
+DISPATCH_LOOP_SECONDS = env.float("DISPATCH_LOOP_SECONDS", default=60)
+# Provider calls in flight per drain loop (threads; the calls are network-bound).
+DISPATCH_MAX_IN_FLIGHT = env.int("DISPATCH_MAX_IN_FLIGHT", default=48)
 
 # --- Production hardening (active whenever DEBUG is off) ----------------------------
 if not DEBUG:

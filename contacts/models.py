@@ -100,6 +100,12 @@ class EngagementEvent(models.Model):
         indexes = [
             models.Index(fields=["contact", "-at"]),
             models.Index(fields=["account", "type", "-at"]),
+            # Per-campaign counts on the live Status tab (opted out, replied).
+            models.Index(
+                fields=["campaign_id", "type"],
+                condition=models.Q(campaign_id__isnull=False),
+                name="event_campaign_type",
+            ),
         ]
 
     def __str__(self) -> str:

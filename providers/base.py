@@ -223,6 +223,11 @@ class MessagingProvider(abc.ABC):
     def send(self, request: SendRequest) -> SendResult:
         """Hand one message to the network. Raises a ProviderError subclass."""
 
+    def warm_up(self) -> None:  # noqa: B027 (optional hook: most adapters need nothing)
+        """Open what the first send would otherwise open on the clock (connections,
+        scripts), so a sender's first message reaches the network when it was booked.
+        Called once per drain loop before it sends."""
+
     def parse_webhook(self, payload: dict[str, Any]) -> WebhookEvent:
         return parse_telnyx_event(payload)
 

@@ -1,4 +1,5 @@
 import pytest
+from django.db import connections
 
 from tests.factories import api_client, make_account, make_member
 
@@ -21,3 +22,15 @@ def admin_user(account):
 @pytest.fixture
 def admin_api(admin_user, account):
     return api_client(admin_user, account)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_connection_pools(django_db_setup, django_db_blocker):
+    """Threads (the dispatcher's, live servers') leave connections in the pool; close it
+    before pytest-django drops the test database."""
+    yield
+    with django_db_blocker.unblock():
+        for conn in connections.all():
+            conn.close()
+            if getattr(conn, "pool", None) is not None:
+                conn.close_pool()

@@ -1,6 +1,7 @@
 """Small factories for personas and tenants. Plain functions over the real ORM."""
 
 import itertools
+from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
@@ -16,6 +17,7 @@ _seq = itertools.count(1)
 def make_account(slug: str | None = None, **fields) -> Account:
     n = next(_seq)
     slug = slug or f"acct{n}"
+    fields.setdefault("balance", Decimal("100"))  # sends are paid for; tests start funded
     return Account.objects.create(slug=slug, name=fields.pop("name", slug.title()), **fields)
 
 

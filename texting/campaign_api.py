@@ -1,9 +1,7 @@
 """Campaign API (API.md "Campaigns"): thin views over texting.services / texting.commit."""
 
-import csv
-
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, renderers, status
 from rest_framework.response import Response
 
@@ -19,9 +17,15 @@ from .campaign_serializers import (
     MessageRowSerializer,
     ThrottleSerializer,
 )
-from .commit import campaign_commit, campaign_message_counts
-from .models import Message, SendMode
-from .selectors import access_campaign, campaign_list
+from .commit import campaign_commit
+from .exports import message_rows_csv
+from .models import SendMode
+from .selectors import (
+    access_campaign,
+    campaign_list,
+    campaign_messages,
+    campaign_status_snapshot,
+)
 
 
 def _error(exc: Exception, code: int) -> Response:
@@ -101,7 +105,12 @@ class CampaignCommitApi(CampaignScopedMixin, generics.GenericAPIView):
         except services.TransitionError as exc:
             return _error(exc, status.HTTP_409_CONFLICT)
         body = CampaignSerializer(result.campaign).data
-        body |= {"queued": result.inserted, "excluded": result.excluded}
+        body |= {
+            "queued": result.inserted,
+            "excluded": result.excluded,
+            "estimated_cost": str(result.estimated_cost),
+            "balance": str(result.campaign.account.balance),
+        }
         return Response(body)
 
 
@@ -145,31 +154,12 @@ class CampaignThrottleApi(CampaignScopedMixin, generics.GenericAPIView):
         return Response(CampaignSerializer(campaign).data)
 
 
-def campaign_status_snapshot(campaign) -> dict:
-    counts = campaign_message_counts(campaign=campaign)
-    selected = sum(counts.values())
-    waiting = sum(counts.get(s, 0) for s in ("queued", "scheduled", "sending"))
-    finished = selected - waiting
-    return {
-        "status": campaign.status,
-        "selected": selected,
-        "queued": waiting,
-        "sent": counts.get("sent", 0) + counts.get("delivered", 0),
-        "delivered": counts.get("delivered", 0),
-        "failed": counts.get("failed", 0),
-        "opted_out": 0,  # counted once inbound STOP handling lands (issue 4)
-        "replied": 0,  # counted once conversations land (issue 6)
-        "progress": round(finished / selected, 4) if selected else 0.0,
-        "eta": None,  # estimated by the dispatcher (not built yet)
-    }
-
-
 class CampaignStatusApi(CampaignScopedMixin, generics.GenericAPIView):
     capabilities = {"GET": Capability.VIEW_STATS}
     serializer_class = CampaignStatusSerializer
 
     def get(self, request, pk: int):
-        return Response(campaign_status_snapshot(self.get_campaign(pk)))
+        return Response(campaign_status_snapshot(campaign=self.get_campaign(pk)))
 
 
 class CSVRenderer(renderers.BaseRenderer):
@@ -187,22 +177,34 @@ class CampaignMessagesApi(CampaignScopedMixin, generics.GenericAPIView):
     serializer_class = MessageRowSerializer
     renderer_classes = [renderers.JSONRenderer, renderers.BrowsableAPIRenderer, CSVRenderer]
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", description="Only rows with this message status."),
+            OpenApiParameter(
+                "q",
+                description="Search: phone digits (3+), or words matching the recipient's "
+                "first, last or preferred name.",
+            ),
+            OpenApiParameter(
+                "format", enum=["json", "csv"], description="`csv` exports every matching row."
+            ),
+        ]
+    )
     def get(self, request, pk: int):
         campaign = self.get_campaign(pk)
-        rows = Message.objects.filter(account=self.account, campaign=campaign).order_by("id")
-        if wanted := request.query_params.get("status"):
-            rows = rows.filter(status=wanted)
-        if q := request.query_params.get("q", "").strip():
-            digits = "".join(ch for ch in q if ch.isdigit())
-            rows = rows.filter(to_number__contains=digits) if digits else rows.none()
+        rows = campaign_messages(
+            campaign=campaign,
+            status=request.query_params.get("status", ""),
+            q=request.query_params.get("q", ""),
+        )
         if request.query_params.get("format") == "csv":
-            response = HttpResponse(content_type="text/csv")
+            # Not streamed: HttpResponse keeps `.content` for clients and tests; the
+            # writer itself is chunked and serializer-free (fine at 100k rows).
+            response = HttpResponse(
+                message_rows_csv(account_id=campaign.account_id, rows=rows),
+                content_type="text/csv",
+            )
             response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}.csv"'
-            writer = csv.writer(response)
-            fields = MessageRowSerializer.Meta.fields
-            writer.writerow(fields)
-            for row in MessageRowSerializer(rows.iterator(chunk_size=2000), many=True).data:
-                writer.writerow([row[f] for f in fields])
             return response
-        page = self.paginate_queryset(rows)
+        page = self.paginate_queryset(rows.order_by("id"))
         return self.get_paginated_response(MessageRowSerializer(page, many=True).data)

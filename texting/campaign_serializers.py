@@ -60,6 +60,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             "schedule_at",
             "recipient_local_time",
             "max_mps",
+            "estimated_cost",
             "status",
             "status_reason",
             "created_at",

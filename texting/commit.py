@@ -14,6 +14,7 @@ Sender choice, per recipient, in SQL:
 import datetime
 import hashlib
 from dataclasses import dataclass, field
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -29,6 +30,7 @@ from phone_numbers.models import NumberStatus, PhoneNumber
 from providers.encoding import segment_count
 
 from .models import Campaign, CampaignStatus, Message, MessageStatus, SendMode
+from .pricing import segment_price
 from .services import CampaignError, campaign_transition
 
 
@@ -37,6 +39,7 @@ class CommitResult:
     campaign: Campaign
     inserted: int
     excluded: dict[str, int] = field(default_factory=dict)
+    estimated_cost: Decimal = Decimal("0")
 
 
 def final_body(campaign: Campaign) -> str:
@@ -199,15 +202,34 @@ def campaign_commit(
         with connection.cursor() as cursor:
             cursor.execute(_INSERT.format(send_after=send_after, eligible=eligible), params)
             inserted = cursor.rowcount
+            cursor.execute(
+                "SELECT from_number, sum(segments) FROM texting_message"
+                " WHERE campaign_id = %s GROUP BY from_number",
+                [campaign.pk],
+            )
+            kinds = {s.e164: s.kind for s in senders}
+            estimated = sum(
+                (segment_price(kinds.get(e164, "long")) * total for e164, total in cursor),
+                Decimal("0"),
+            )
         campaign.send_mode = send_mode
         campaign.schedule_at = schedule_at
         campaign.recipient_local_time = recipient_local_time
         campaign.committed_at = timezone.now()
+        campaign.estimated_cost = estimated
         campaign.save(
-            update_fields=["send_mode", "schedule_at", "recipient_local_time", "committed_at"]
+            update_fields=[
+                "send_mode",
+                "schedule_at",
+                "recipient_local_time",
+                "committed_at",
+                "estimated_cost",
+            ]
         )
         campaign = campaign_transition(campaign=campaign, to=target)
-    return CommitResult(campaign=campaign, inserted=inserted, excluded=excluded)
+    return CommitResult(
+        campaign=campaign, inserted=inserted, excluded=excluded, estimated_cost=estimated
+    )
 
 
 def campaign_message_counts(*, campaign: Campaign) -> dict[str, int]:

@@ -79,6 +79,8 @@ class Campaign(models.Model):
     schedule_at = models.DateTimeField(null=True, blank=True)
     recipient_local_time = models.BooleanField(default=False)
     max_mps = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
+    # Segments x price by sender kind, computed at commit (USD).
+    estimated_cost = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
     status = models.CharField(
         max_length=10, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT
     )
@@ -151,7 +153,9 @@ class Message(models.Model):
     provider_message_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
     error_code = models.CharField(max_length=20, blank=True)
     error_reason = models.CharField(max_length=300, blank=True)
-    cost = models.DecimalField(max_digits=10, decimal_places=5, null=True, blank=True)
+    cost = models.DecimalField(max_digits=10, decimal_places=5, null=True, blank=True)  # carrier's
+    # What we debited from the account for it (texting.pricing); null: not charged.
+    charged = models.DecimalField(max_digits=10, decimal_places=5, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)

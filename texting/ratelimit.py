@@ -64,7 +64,7 @@ from functools import lru_cache
 import redis
 from django.conf import settings
 
-__all__ = ["KEY_PREFIX", "Reservation", "penalize", "reserve", "reset"]
+__all__ = ["KEY_PREFIX", "Booking", "Reservation", "penalize", "reserve", "reset", "schedule"]
 
 KEY_PREFIX = "rl:sender:"
 
@@ -209,3 +209,140 @@ def penalize(*, sender: str, seconds: float) -> None:
 def reset(*, sender: str) -> None:
     """Forget ``sender``'s state. Its next reservation starts from an idle bucket."""
     _client().delete(_key(sender))
+
+
+# --- Look-ahead scheduling for the dispatcher --------------------------------------------
+#
+# `reserve` answers "may I send now?". The dispatcher asks a different question: "when
+# may this message go?", and books that moment, up to `horizon` ahead. Claims are then
+# sized to what the sender can send within the horizon, and no claim is ever taken only
+# to be handed back.
+#
+# Two rules, both enforced in one script against Redis TIME:
+# 1. spacing (GCRA): a message of n segments takes n emission intervals T = 1/rate; the
+#    next one goes no earlier than the previous slot + n·T (a penalty moves this later);
+# 2. the carrier's sliding window: the segments fired in any window of `window` seconds,
+#    this one included, never exceed `limit`. Spacing alone keeps single-segment traffic
+#    inside it, but a multi-segment message lands all its segments at once, so the slot
+#    is pushed past the window's oldest entries until it fits.
+# The dispatcher runs the rate a little under the carrier's MPS and the window a little
+# longer than the carrier's (settings.DISPATCH_RATE_MARGIN), so that the jitter between
+# booking a slot and the provider seeing the call never breaks the carrier's own window.
+#
+# KEYS[1] = TAT (the next free moment, µs), KEYS[2] = log (sorted set: member
+# "<nonce>:<segments>", score = slot µs). ARGV = interval_us, segments, window_us, limit,
+# horizon_us, nonce, slack_ms. Returns {booked (0/1), µs from now: the slot, or when to
+# ask again}.
+_SCHEDULE_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local segments = tonumber(ARGV[2])
+local window = tonumber(ARGV[3])
+local limit = tonumber(ARGV[4])
+local horizon = tonumber(ARGV[5])
+local slack_ms = tonumber(ARGV[7])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
+local slot = tonumber(redis.call('GET', KEYS[1]) or now)
+if slot < now then slot = now end
+local entries = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. string.format('%.0f', slot - window), '+inf', 'WITHSCORES')
+local count = 0
+for i = 1, #entries, 2 do
+  count = count + tonumber(string.match(entries[i], ':(%d+)$'))
+end
+local i = 1
+while count > 0 and count + segments > limit and i <= #entries do
+  count = count - tonumber(string.match(entries[i], ':(%d+)$'))
+  local pushed = tonumber(entries[i + 1]) + window + 1
+  if pushed > slot then slot = pushed end
+  i = i + 2
+end
+if slot - now > horizon then
+  return {0, slot - horizon - now}
+end
+local tat = slot + segments * interval
+local ttl = math.ceil((tat - now + window) / 1000) + slack_ms
+redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', ttl)
+redis.call('ZADD', KEYS[2], slot, ARGV[6] .. ':' .. segments)
+redis.call('PEXPIRE', KEYS[2], ttl)
+return {1, slot - now}
+"""
+
+LOG_PREFIX = "rl:log:"
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    """Outcome of :func:`schedule`: ``delay`` seconds from now until the booked slot, or
+    (not booked) until asking again could succeed."""
+
+    booked: bool
+    delay: float
+
+
+@lru_cache(maxsize=8)
+def _schedule_script_for(url: str) -> redis.commands.core.Script:
+    return redis.Redis.from_url(url).register_script(_SCHEDULE_LUA)
+
+
+def schedule(
+    *,
+    sender: str,
+    mps: float,
+    segments: int,
+    nonce: str,
+    horizon: float,
+    rate: float | None = None,
+    margin: float = 1.0,
+) -> Booking:
+    """Book the earliest slot for a message of ``segments`` from ``sender``, if it falls
+    within ``horizon`` seconds.
+
+    ``mps`` is the carrier's limit for the sender: its window holds ``ceil(mps)`` segments
+    over ``ceil(mps)/mps`` seconds, stretched by ``1/margin``. ``rate`` (segments/s, at
+    most ``mps``) spaces messages out; default ``mps * margin``. ``nonce`` must be unique
+    per message (the message id).
+    """
+    if isinstance(segments, bool) or not isinstance(segments, int) or segments < 1:
+        raise ValueError(f"segments must be an int >= 1, got {segments!r}")
+    if not 0 < margin <= 1:
+        raise ValueError(f"margin must be in (0, 1], got {margin!r}")
+    effective = min(rate or mps, mps) * margin
+    interval = _interval_us(effective, 1.0)
+    limit = max(1, math.ceil(mps))
+    window_us = math.ceil(limit / mps / margin * 1_000_000)
+    booked, delay_us = _schedule_script_for(settings.REDIS_URL)(
+        keys=[_key(sender), f"{LOG_PREFIX}{sender}"],
+        args=[
+            interval,
+            segments,
+            window_us,
+            limit,
+            math.ceil(horizon * 1_000_000),
+            nonce,
+            _TTL_SLACK_MS,
+        ],
+    )
+    return Booking(booked=bool(booked), delay=int(delay_us) / 1_000_000)
+
+
+# Right before the call: move the message's entry in the window log to the real moment
+# (only ever later). A call that starts late (a cold connection, a busy CPU) then counts
+# where it really went, and the slots booked after it keep the carrier's window.
+_MARK_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+return redis.call('ZADD', KEYS[1], 'XX', 'GT', string.format('%.0f', now), ARGV[1])
+"""
+
+
+@lru_cache(maxsize=8)
+def _mark_script_for(url: str) -> redis.commands.core.Script:
+    return redis.Redis.from_url(url).register_script(_MARK_LUA)
+
+
+def mark_sent(*, sender: str, nonce: str, segments: int) -> None:
+    """The booked message `nonce` is being sent now (see :func:`schedule`)."""
+    _mark_script_for(settings.REDIS_URL)(
+        keys=[f"{LOG_PREFIX}{sender}"], args=[f"{nonce}:{segments}"]
+    )

@@ -7,6 +7,7 @@ from contacts.services import engagement_record
 from providers.base import WebhookEvent
 from providers.hooks import EventOutcome
 
+from . import live
 from .models import Message, MessageStatus
 
 FAILED_STATUSES = frozenset({"delivery_failed", "sending_failed", "expired"})
@@ -30,6 +31,8 @@ def apply_receipt(event: WebhookEvent) -> str:
         )
         if not updated and fields:
             Message.objects.filter(pk=message.pk).update(**fields)
+        if updated:
+            live.campaign_changed(message.campaign_id)
         return EventOutcome.PROCESSED
     if event.event_type != "message.finalized":
         return EventOutcome.PROCESSED
@@ -49,6 +52,8 @@ def apply_receipt(event: WebhookEvent) -> str:
     else:  # delivery_unconfirmed: it left; the carrier never said more
         fields |= {"status": MessageStatus.SENT, "error_reason": "delivery unconfirmed"}
     updated = Message.objects.filter(pk=message.pk, status__in=earlier).update(**fields)
+    if updated:
+        live.campaign_changed(message.campaign_id)
     if updated and history:
         contact = Contact.objects.filter(pk=message.contact_id).first()
         if contact is not None:

@@ -4,6 +4,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 
+from . import live
 from .models import CAMPAIGN_TRANSITIONS, Campaign, CampaignStatus
 
 
@@ -48,6 +49,7 @@ def campaign_transition(*, campaign: Campaign, to: str, reason: str = "") -> Cam
         raise TransitionError(f"The campaign changed status while becoming {to}; try again.")
     for key, value in fields.items():
         setattr(campaign, key, value)
+    live.campaign_changed(campaign.pk)
     return campaign
 
 
@@ -120,4 +122,5 @@ def campaign_throttle(*, campaign: Campaign, max_mps) -> Campaign:
         raise TransitionError(f"A campaign that is {campaign.status} cannot be throttled.")
     Campaign.objects.filter(pk=campaign.pk).update(max_mps=max_mps)
     campaign.max_mps = max_mps
+    live.campaign_changed(campaign.pk)
     return campaign

@@ -1,43 +1,38 @@
 """Thin periodic tasks over texting.dispatch. PostgreSQL is the queue of record; a lost
-Celery message costs nothing because every tick re-derives the work from the tables."""
+Celery message costs nothing because every loop re-derives the work from the tables."""
 
-import time
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 
 from celery import shared_task
+from django.conf import settings
 
 from . import dispatch
 
-TICK_SECONDS = 1.0
-SENDERS_REFRESH_SECONDS = 0.25  # due_senders scans the due index: not every loop
-_pool = ThreadPoolExecutor(max_workers=dispatch.MAX_IN_FLIGHT, thread_name_prefix="send")
+_pool: ThreadPoolExecutor | None = None
 
 
-@shared_task(name="texting.tasks.dispatch_tick", ignore_result=True, expires=5)
-def dispatch_tick() -> int:
-    """About one second of draining: every due sender gets passes until idle or the
-    second is up. Safe to run in several workers at once (SKIP LOCKED + shared GCRA)."""
-    dispatch.reclaim_expired_leases()
-    dispatch.start_due_campaigns()
-    dispatch.release_due_scheduled()
-    deadline = time.monotonic() + TICK_SECONDS
-    in_flight: list[Future] = []
-    claimed_total = 0
-    senders: list[str] = []
-    refreshed = 0.0
-    while time.monotonic() < deadline:
-        if time.monotonic() - refreshed > SENDERS_REFRESH_SECONDS:
-            senders, refreshed = dispatch.due_senders(), time.monotonic()
-        if not senders:
-            break
-        claimed = 0
-        for sender in senders:
-            claimed += dispatch.dispatch_sender(
-                sender=sender, pool=_pool, in_flight=in_flight
-            ).claimed
-        claimed_total += claimed
-        if not claimed:
-            time.sleep(0.005)  # every sender is waiting for a token
-    wait(in_flight)
-    dispatch.complete_finished_campaigns()
-    return claimed_total
+def _thread_pool() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:  # per process, created after the prefork
+        _pool = ThreadPoolExecutor(
+            max_workers=settings.DISPATCH_MAX_IN_FLIGHT, thread_name_prefix="send"
+        )
+    return _pool
+
+
+@shared_task(name="texting.tasks.dispatch_tick", ignore_result=True, expires=2)
+def dispatch_tick(seconds: float | None = None) -> int:
+    """The beat kick (every second, on the `dispatch` queue): run a drain loop for up to
+    DISPATCH_LOOP_SECONDS, ending early once there is nothing left to send. Loops in
+    several processes share the senders (texting.dispatch.Drainer)."""
+    drainer = dispatch.Drainer(pool=_thread_pool(), max_in_flight=settings.DISPATCH_MAX_IN_FLIGHT)
+    return drainer.run(seconds if seconds is not None else settings.DISPATCH_LOOP_SECONDS)
+
+
+@shared_task(name="texting.tasks.flush_live", ignore_result=True, expires=2)
+def flush_live() -> int:
+    """The trailing edge of live status (beat, every second): push the final snapshot of
+    every campaign that changed inside its last throttle window (texting.live)."""
+    from . import live
+
+    return live.flush_dirty()

@@ -1,6 +1,8 @@
 """The simulated carrier's writes: accepting sends, logging violations, inbound SMS,
 provisioning numbers and 10DLC registrations."""
 
+import logging
+import time
 import uuid
 from datetime import datetime
 from decimal import Decimal
@@ -14,16 +16,29 @@ from ..encoding import MAX_PARTS, segment_count
 from ..models import SimulatorMessage, SimulatorNumber, SimulatorRegistration, SimulatorViolation
 from . import events
 from .behaviour import API_REJECTIONS, ERROR_TITLES, decide_fate, default_mps, setting
-from .throughput import take_segments
+from .throughput import give_back_segments, take_segments
+
+log = logging.getLogger(__name__)
+
+_MPS_CACHE_SECONDS = 2.0
+_mps_cache: dict[str, tuple[float, str, float]] = {}
 
 
 def sender_mps(from_number: str) -> tuple[str, float]:
-    """(kind, MPS) for a sender: as provisioned here, else the default for its kind."""
+    """(kind, MPS) for a sender: as provisioned here, else the default for its kind.
+    Cached for a moment per process: the carrier counts a request the moment it arrives,
+    before any bookkeeping."""
+    cached = _mps_cache.get(from_number)
+    if cached and cached[0] > time.monotonic():
+        return cached[1], cached[2]
     known = SimulatorNumber.objects.filter(e164=from_number).values_list("kind", "mps").first()
     if known:
-        return known[0], float(known[1])
-    kind = infer_kind(from_number)
-    return kind, default_mps(kind)
+        kind, mps = known[0], float(known[1])
+    else:
+        kind = infer_kind(from_number)
+        mps = default_mps(kind)
+    _mps_cache[from_number] = (time.monotonic() + _MPS_CACHE_SECONDS, kind, mps)
+    return kind, mps
 
 
 def violation_record(
@@ -44,12 +59,11 @@ def _reject(code: str) -> PermanentError:
 def message_accept(*, request: SendRequest) -> SimulatorMessage:
     """Accept one send like the network would, or raise a ProviderError.
 
-    Order matters: a replayed idempotency key answers with the original message before any
-    check (Telnyx replays successful responses), and only new sends use up throughput.
+    Order matters: the sender's throughput is counted first, the moment the request
+    arrives, as a carrier's edge does; a replayed idempotency key then answers with the
+    original message (Telnyx replays successful responses) and gives its count back, so
+    only new sends use up throughput.
     """
-    existing = SimulatorMessage.objects.filter(idempotency_key=request.idempotency_key).first()
-    if existing is not None:
-        return existing
     if not request.to:
         raise _reject("40310")
     if request.to in API_REJECTIONS:
@@ -63,9 +77,17 @@ def message_accept(*, request: SendRequest) -> SimulatorMessage:
         raise provider_error(code="40302", http_status=400, title="Message too large")
 
     kind, mps = sender_mps(request.from_)
+    nonce = f"{request.idempotency_key}:{uuid.uuid4().hex[:8]}"  # unique per request
     allowed, in_window, limit = take_segments(
-        sender=request.from_, mps=mps, parts=parts, nonce=request.idempotency_key
+        sender=request.from_, mps=mps, parts=parts, nonce=nonce
     )
+    existing = SimulatorMessage.objects.filter(idempotency_key=request.idempotency_key).first()
+    if existing is not None:
+        # A replay (Telnyx answers a repeated idempotency key with the original): it
+        # sends nothing, so it gives back what it just counted.
+        if allowed:
+            give_back_segments(sender=request.from_, parts=parts, nonce=nonce)
+        return existing
     now = timezone.now()
     if not allowed:
         violation_record(
@@ -104,7 +126,14 @@ def message_accept(*, request: SendRequest) -> SimulatorMessage:
     from .tasks import deliver_lifecycle
 
     message_id = str(msg.id)
-    transaction.on_commit(lambda: deliver_lifecycle.delay(message_id))
+
+    def schedule_lifecycle() -> None:
+        try:
+            deliver_lifecycle.delay(message_id)
+        except Exception:  # the broker is down: the send stands; its receipts are lost
+            log.exception("could not schedule the receipts of simulator message %s", message_id)
+
+    transaction.on_commit(schedule_lifecycle)
     return msg
 
 
@@ -134,6 +163,7 @@ def inject_inbound(
 # --- Numbers ---------------------------------------------------------------------------
 def number_provision(*, e164: str, state: str = "") -> SimulatorNumber:
     kind = infer_kind(e164)
+    _mps_cache.pop(e164, None)
     number, _ = SimulatorNumber.objects.get_or_create(
         e164=e164, defaults={"kind": kind, "mps": Decimal(str(default_mps(kind))), "state": state}
     )

@@ -61,3 +61,10 @@ def take_segments(*, sender: str, mps: float, parts: int, nonce: str) -> tuple[b
         keys=[KEY_PREFIX + sender], args=[window_us, limit, parts, nonce]
     )
     return bool(allowed), int(count), limit
+
+
+def give_back_segments(*, sender: str, parts: int, nonce: str) -> None:
+    """Undo `take_segments` for a request that turned out to send nothing."""
+    _client(settings.REDIS_URL).zrem(
+        KEY_PREFIX + sender, *[f"{nonce}:{i}" for i in range(1, parts + 1)]
+    )

@@ -28,7 +28,7 @@ def clean_buckets():
     client = redis.Redis.from_url(django_settings.REDIS_URL)
 
     def clear():
-        for pattern in ("rl:sender:*", "sim:mps:*"):
+        for pattern in ("rl:sender:*", "rl:log:*", "sim:mps:*", "dispatch:*"):
             for key in client.scan_iter(pattern):
                 client.delete(key)
 
@@ -129,7 +129,8 @@ def test_a_permanent_provider_error_fails_the_message_with_the_reason():
 def test_a_worker_dying_after_the_provider_accepted_never_sends_twice():
     campaign = committed(1)
     sender = sender_of(campaign)
-    (message_id,) = dispatch.claim(sender=sender, limit=10)
+    (row,) = dispatch.claim(sender=sender, limit=10)
+    message_id = row.id
     message = Message.objects.get(pk=message_id)
     # The call went out and was accepted; then the worker was killed before recording it.
     get_provider().send(
@@ -180,7 +181,8 @@ def test_receipts_move_forward_only_and_count_once_in_any_order():
 def test_a_receipt_before_the_send_is_recorded_parks_and_is_matched_later():
     campaign = committed(1, phones=["+12025550101"])  # simulator: delivery_failed 40008
     sender = sender_of(campaign)
-    (message_id,) = dispatch.claim(sender=sender, limit=1)
+    (row,) = dispatch.claim(sender=sender, limit=1)
+    message_id = row.id
     message = Message.objects.get(pk=message_id)
     result = get_provider().send(
         SendRequest(

@@ -112,7 +112,8 @@ def test_tight_loop_admits_rate_and_never_exceeds_it_in_any_one_second_window(mp
     duration = 2.2
     admitted = hammer(sender=SENDER, duration=duration, mps=mps)
 
-    assert abs(len(admitted) - duration * mps) <= 1, len(admitted)
+    # Never more than the rate; a loaded machine may reach a little less.
+    assert duration * mps * 0.8 - 1 <= len(admitted) <= duration * mps + 1, len(admitted)
     assert max_certainly_in_window(admitted) <= mps
 
 

@@ -55,7 +55,7 @@ def test_manager_sees_settings_read_only_and_gets_403_on_post(account, member_cl
 def test_settings_lists_members_and_balance(account, admin_user, member_client):
     page = member_client("viewer").get(reverse("account-settings")).content.decode()
     assert "alice" in page and "Admin" in page and "Viewer" in page
-    assert "$0.00" in page
+    assert "$100.00" in page  # tests start funded (tests.factories.make_account)
 
 
 def test_numbers_list_for_manager_and_403_for_field(account, other_account, member_client):

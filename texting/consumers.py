@@ -1,0 +1,84 @@
+"""WebSocket `ws/campaigns/<id>/`: the campaign's live status snapshot.
+
+On connect the whole snapshot is sent (the truth is always a fresh read); after that
+the consumer forwards what texting.live pushes to the group `campaign.<id>`. Frames are
+the exact object `GET /api/v1/campaigns/{id}/status/` returns. The client sends nothing
+we act on.
+
+Access is the page's: the session's user, acting in the session's current account
+(as accounts.middleware.CurrentAccountMiddleware resolves it), with VIEW_STATS, and the
+campaign must belong to that account. Anything else is refused before the handshake
+completes (the browser sees a failed connection, close code 1006; no tenant's ids leak).
+"""
+
+import time
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from accounts.api import SESSION_ACCOUNT_KEY
+from accounts.permissions import Capability, can
+from accounts.selectors import AccountResolutionError, membership_for_request
+
+from . import live
+from .models import Campaign
+from .selectors import campaign_status_snapshot
+
+
+def _campaign_for(user, session, campaign_id: int) -> Campaign | None:
+    """The campaign if this session may watch it, else None."""
+    if user is None or not user.is_authenticated:
+        return None
+    slug = session.get(SESSION_ACCOUNT_KEY) if session is not None else None
+    try:
+        membership = membership_for_request(user=user, slug=slug, allow_default=True)
+    except AccountResolutionError:
+        try:  # a stale slug: the middleware falls back to the default account too
+            membership = membership_for_request(user=user, slug=None, allow_default=True)
+        except AccountResolutionError:
+            return None
+    if not can(membership.role, Capability.VIEW_STATS):
+        return None
+    return Campaign.objects.filter(account=membership.account, pk=campaign_id).first()
+
+
+def _snapshot(campaign_id: int) -> dict | None:
+    campaign = Campaign.objects.filter(pk=campaign_id).first()
+    return campaign_status_snapshot(campaign=campaign) if campaign else None
+
+
+class CampaignStatusConsumer(AsyncJsonWebsocketConsumer):
+    group: str | None = None
+    last_at: float = 0.0  # when the newest snapshot we sent was read
+
+    async def connect(self) -> None:
+        campaign_id = int(self.scope["url_route"]["kwargs"]["campaign_id"])
+        campaign = await database_sync_to_async(_campaign_for)(
+            self.scope.get("user"), self.scope.get("session"), campaign_id
+        )
+        if campaign is None:
+            await self.close()
+            return
+        # Join before reading, so no push between the read and the join is lost.
+        self.group = live.group_name(campaign.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        self.last_at = time.time()
+        snapshot = await database_sync_to_async(_snapshot)(campaign.pk)
+        if snapshot is not None:
+            await self.send_json(snapshot)
+
+    async def disconnect(self, code: int) -> None:
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        pass  # the status is read-only: whatever a client sends (even non-JSON) is ignored
+
+    async def campaign_status(self, event: dict) -> None:
+        # Pushes from different processes can arrive out of order; never step back.
+        at = event.get("at", 0.0)
+        if at < self.last_at:
+            return
+        self.last_at = at
+        await self.send_json(event["snapshot"])
