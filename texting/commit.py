@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.db.models import Count, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from compliance.eligibility import INVALID_PHONE, eligible_contacts, excluded_counts
@@ -57,12 +58,17 @@ def sender_index(phone: str, campaign_id: int, senders: int) -> int:
     return int(digest[:15], 16) % senders
 
 
+def _unnest(values: list, sql_type: str) -> RawSQL:
+    return RawSQL(f"SELECT unnest(%s::{sql_type}[])", (values,))
+
+
 def resolve_audience(*, campaign: Campaign) -> tuple[QuerySet[Contact], dict[str, int]]:
     """The contacts the audience names, and {reason: count} of entries that are not."""
     audience, account = campaign.audience or {}, campaign.account
     if "contact_ids" in audience:
         ids = [i for i in audience["contact_ids"] if isinstance(i, int)]
-        return Contact.objects.filter(account=account, pk__in=ids), {}
+        # One array parameter, not 100k placeholders (an IN list that size costs seconds).
+        return Contact.objects.filter(account=account, pk__in=_unnest(ids, "bigint")), {}
     if "phones" in audience:
         invalid, phones = 0, []
         for raw in audience["phones"]:
@@ -74,7 +80,7 @@ def resolve_audience(*, campaign: Campaign) -> tuple[QuerySet[Contact], dict[str
         for phone in dict.fromkeys(phones):
             contact_for_phone(account=account, phone=phone)
         excluded = {INVALID_PHONE: invalid} if invalid else {}
-        return Contact.objects.filter(account=account, phone__in=phones), excluded
+        return Contact.objects.filter(account=account, phone__in=_unnest(phones, "text")), excluded
     if "tribe_id" in audience or "filter" in audience:
         raise CampaignError("Tribe and filter audiences arrive with the Recipients tab (issue 5).")
     raise CampaignError("The campaign has no audience: give contact_ids or phones.")
