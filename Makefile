@@ -63,8 +63,13 @@ lock:
 	/tmp/a2p-lock/bin/pip install --quiet ".[dev]"
 	/tmp/a2p-lock/bin/pip freeze --exclude a2p-texting > requirements.lock
 
+# Benchmarks (issue 3): figures, ratios and PASS/FAIL per target; writes bench-results.json.
+# Own database (a2p_bench), Redis db 7 and port 8090 unless DATABASE_URL / REDIS_URL /
+# BENCH_PORT are set. BENCH_ARGS="dispatch --quick" runs one bench, shortened; --strict
+# exits 1 when a target is missed. See docs/benchmarks.md.
+BENCH_ARGS ?= all
 bench: env services
-	@echo "No benchmarks yet: they arrive with the send engine (issue 3)."
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache
