@@ -98,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         manager.stop_all()
+        _flush_redis()
 
     report.print_summary(results)
     print(f"\nwrote {report.RESULTS_FILE.name}")
@@ -105,6 +106,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.strict and failed:
         return 1
     return 0
+
+
+def _flush_redis() -> None:
+    """Leave no queued tasks behind in the bench's Redis db (the simulator's lifecycle
+    backlog can be tens of thousands); the database stays for inspection."""
+    try:
+        import redis
+        from django.conf import settings
+
+        redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    except Exception as exc:  # noqa: BLE001 - best effort at exit
+        print(f"bench: could not flush the bench Redis db: {exc}", file=sys.stderr)
 
 
 def _command(args: list[str]) -> str:
