@@ -1,4 +1,7 @@
+from django.http import HttpRequest, HttpResponse
+
 from .api import SESSION_ACCOUNT_KEY
+from .models import Membership
 from .selectors import AccountResolutionError, membership_for_request
 
 # The API and webhooks resolve the account themselves (X-Account header, token auth).
@@ -6,31 +9,44 @@ _SKIP_PREFIXES = ("/api/", "/webhooks/", "/static/", "/s/")
 
 
 class CurrentAccountMiddleware:
-    """For browser pages: the account picked in the session (or the user's first)."""
+    """For browser pages: the account picked in the session (or the user's first).
+
+    Sync only, and last in settings.MIDDLEWARE, on purpose. Under ASGI Django runs every
+    middleware above the innermost sync-only one in sync mode, in one thread; an
+    async-capable chain is dearer, because Django's own middleware (MiddlewareMixin) then
+    hops to a thread for each process_request/process_response. Measured on the login
+    page: 9 thread switches per request with this middleware in the middle of the chain,
+    17 with it async-capable, 6 with it last."""
+
+    sync_capable = True
+    async_capable = False
 
     def __init__(self, get_response):
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         request.membership = None
         request.account = None
-        if request.user.is_authenticated and not request.path.startswith(_SKIP_PREFIXES):
-            try:
-                membership = membership_for_request(
-                    user=request.user,
-                    slug=request.session.get(SESSION_ACCOUNT_KEY),
-                    allow_default=True,
-                )
-            except AccountResolutionError:
-                # A stale slug (membership removed): fall back to the default choice.
-                request.session.pop(SESSION_ACCOUNT_KEY, None)
-                try:
-                    membership = membership_for_request(
-                        user=request.user, slug=None, allow_default=True
-                    )
-                except AccountResolutionError:
-                    membership = None
+        # The path first: requests that skip never read the session or the user.
+        if not request.path.startswith(_SKIP_PREFIXES) and request.user.is_authenticated:
+            membership = _membership(request)
             if membership is not None:
                 request.membership = membership
                 request.account = membership.account
         return self.get_response(request)
+
+
+def _membership(request: HttpRequest) -> Membership | None:
+    try:
+        return membership_for_request(
+            user=request.user,
+            slug=request.session.get(SESSION_ACCOUNT_KEY),
+            allow_default=True,
+        )
+    except AccountResolutionError:
+        # A stale slug (membership removed): fall back to the default choice.
+        request.session.pop(SESSION_ACCOUNT_KEY, None)
+        try:
+            return membership_for_request(user=request.user, slug=None, allow_default=True)
+        except AccountResolutionError:
+            return None

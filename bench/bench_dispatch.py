@@ -24,8 +24,8 @@ max(send_after, campaign.committed_at) and the limiter always has a token for it
 due-to-call measures the dispatcher's reaction time. The provider call time is the
 simulator's accepted_at: it stamps a request when it arrives, before sleeping the API
 latency (an older adapter slept first; then accepted_at - SIMULATOR_LATENCY_MS is used,
-see `call_offset`). accepted_at is taken after the simulator's idempotency lookup and
-window check, so it is a few ms after send() was entered: a conservative estimate.
+see `call_offset`). accepted_at is the moment send() was entered (the request's arrival at
+the carrier), the same moment the simulator's window counts it.
 """
 
 from __future__ import annotations
@@ -280,8 +280,8 @@ def run_backlog(cfg: BenchConfig, manager: ProcessManager) -> BenchResult:
     if totals["senders_over_limit_in_log"]:
         print(
             "  note: the send log shows more than the MPS in some sliding 1 s window for "
-            f"{', '.join(totals['senders_over_limit_in_log'])} (accepted_at is stamped after "
-            "the simulator's Redis-time check; see violations for the simulator's verdict)"
+            f"{', '.join(totals['senders_over_limit_in_log'])} (the recount uses the wall "
+            "clock, the simulator's own window too; see violations for its verdict)"
         )
     result.figures = {
         "dispatch_ratio": ratio,

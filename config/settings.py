@@ -102,6 +102,8 @@ INSTALLED_APPS = [
     "automations",
 ]
 
+# Provider webhooks (/webhooks/telnyx/) do not pass through this chain under ASGI: the
+# fast path in providers.ingest answers them first (config/asgi.py).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -109,10 +111,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "accounts.middleware.CurrentAccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last on purpose: a sync-only innermost middleware keeps the whole chain in one
+    # thread under ASGI (see its docstring). It needs only sessions and auth above it.
+    "accounts.middleware.CurrentAccountMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -190,11 +194,26 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "providers.tasks.retry_parked_events",
         "schedule": 60.0,
     },
+    # Stored webhook events are drained when their store kicks a drain; this covers a
+    # lost kick within a second. Expires so a busy worker never finds a pile of them.
+    "drain-webhook-events": {
+        "task": "providers.tasks.drain_webhook_events",
+        "schedule": 1.0,
+        "options": {"expires": 5.0},
+    },
     # The dispatcher's heartbeat: the send queue lives in PostgreSQL; this only kicks it.
     "dispatch-tick": {"task": "texting.tasks.dispatch_tick", "schedule": 1.0},
     # Live status: the trailing push for campaigns that changed inside a throttle window.
     "flush-live": {"task": "texting.tasks.flush_live", "schedule": 1.0},
 }
+if PROVIDER == "simulator":
+    # The simulated network's clock: receipts and replies are kicked after each send;
+    # this covers a lost kick within a second (and expires rather than piling up).
+    CELERY_BEAT_SCHEDULE["simulator-lifecycle"] = {
+        "task": "providers.simulator.pump_lifecycle",
+        "schedule": 1.0,
+        "options": {"expires": 5.0},
+    }
 
 # --- Auth, API ----------------------------------------------------------------------
 LOGIN_URL = "login"
@@ -257,8 +276,9 @@ SEGMENT_PRICE = {"long": "0.0070", "toll_free": "0.0080", "short": "0.0060"}
 DISPATCH_RATE_MARGIN = env.float("DISPATCH_RATE_MARGIN", default=0.97)
 # A claimed message whose worker died goes back to the queue after this long.
 DISPATCH_LEASE_SECONDS = env.int("DISPATCH_LEASE_SECONDS", default=60)
-# One drain loop runs at most this long (then the next beat kick starts another).
-DISPATCH_LOOP_SECONDS = env.float("DISPATCH_LOOP_SECONDS", default=60)
+# One drain loop runs at most this long (then the next beat kick starts another; the
+# handover costs its senders up to a second, so not too often).
+DISPATCH_LOOP_SECONDS = env.float("DISPATCH_LOOP_SECONDS", default=300)
 # Provider calls in flight per drain loop (threads; the calls are network-bound).
 DISPATCH_MAX_IN_FLIGHT = env.int("DISPATCH_MAX_IN_FLIGHT", default=48)
 

@@ -1,7 +1,9 @@
+import json
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import Account
@@ -103,6 +105,30 @@ def engagement_record(
         campaign_id=campaign_id,
         data=data or {},
     )
+
+
+def engagement_record_many(events: Iterable[EngagementEvent]) -> int:
+    """Append several unsaved history rows in one INSERT (the send engine records a
+    batch of sends at once; no ORM compile per batch). Returns how many."""
+    rows = list(events)
+    if not rows:
+        return 0
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO contacts_engagementevent (account_id, contact_id, type, campaign_id, at, data)"
+            " SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::bigint[],"
+            " %s::timestamptz[], %s::jsonb[])",
+            [
+                [e.account_id for e in rows],
+                [e.contact_id for e in rows],
+                [e.type for e in rows],
+                [e.campaign_id for e in rows],
+                [e.at or now for e in rows],
+                [json.dumps(e.data or {}) for e in rows],
+            ],
+        )
+    return len(rows)
 
 
 def contacts_follow_account_timezone(account: Account) -> int:

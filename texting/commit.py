@@ -170,6 +170,7 @@ def campaign_commit(
         excluded |= excluded_counts(account=campaign.account, contacts=contacts)
         eligible_sql, eligible_params = (
             eligible_contacts(account=campaign.account, contacts=contacts)
+            .order_by()  # IN (...) needs no order: Contact.Meta.ordering would sort 100k rows
             .values("id")
             .query.sql_with_params()
         )
@@ -206,6 +207,9 @@ def campaign_commit(
             names.append(f"%(e{i})s")
         eligible = eligible_sql.replace("%s", "{}").format(*names)
         with connection.cursor() as cursor:
+            # The plan's cost crosses the JIT thresholds, and compiling it costs more than
+            # it saves for a statement that runs once.
+            cursor.execute("SET LOCAL jit = off")
             cursor.execute(_INSERT.format(send_after=send_after, eligible=eligible), params)
             inserted = cursor.rowcount
             cursor.execute(

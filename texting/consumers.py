@@ -11,8 +11,11 @@ campaign must belong to that account. Anything else is refused before the handsh
 completes (the browser sees a failed connection, close code 1006; no tenant's ids leak).
 """
 
+import asyncio
+import contextlib
 import time
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
@@ -50,6 +53,7 @@ def _snapshot(campaign_id: int) -> dict | None:
 class CampaignStatusConsumer(AsyncJsonWebsocketConsumer):
     group: str | None = None
     last_at: float = 0.0  # when the newest snapshot we sent was read
+    watching: asyncio.Task | None = None
 
     async def connect(self) -> None:
         campaign_id = int(self.scope["url_route"]["kwargs"]["campaign_id"])
@@ -59,7 +63,9 @@ class CampaignStatusConsumer(AsyncJsonWebsocketConsumer):
         if campaign is None:
             await self.close()
             return
-        # Join before reading, so no push between the read and the join is lost.
+        # Watched and joined before reading, so no push after the read is lost.
+        await sync_to_async(live.watch)(campaign.pk)
+        self.watching = asyncio.ensure_future(self._keep_watching(campaign.pk))
         self.group = live.group_name(campaign.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
@@ -68,7 +74,16 @@ class CampaignStatusConsumer(AsyncJsonWebsocketConsumer):
         if snapshot is not None:
             await self.send_json(snapshot)
 
+    async def _keep_watching(self, campaign_id: int) -> None:
+        while True:
+            await asyncio.sleep(live.WATCH_SECONDS / 3)
+            await sync_to_async(live.watch)(campaign_id)
+
     async def disconnect(self, code: int) -> None:
+        if self.watching is not None:
+            self.watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.watching
         if self.group is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 

@@ -9,20 +9,30 @@ A drain loop (`Drainer.run`, one per dispatch worker process, started by the bea
    owner per sender means claims are sized exactly and nobody claims rows only to hand
    them back. Loops heartbeat in `dispatch:drainers`; when one joins or dies, shares are
    recomputed and its senders move within seconds.
-2. **Claim.** For an owned sender, the loop claims what the sender can send within the
-   booking horizon (`HORIZON`, 150 ms): `FOR UPDATE SKIP LOCKED` over the `message_due`
-   partial index, rows marked `sending` with a lease, in one short transaction.
-3. **Book.** Each claimed message books its slot in the sender's shared Redis schedule
-   (`texting.ratelimit.schedule`: GCRA spacing in segments plus the carrier's sliding
-   window, campaign throttle applied). A message whose slot would fall beyond the horizon
-   goes straight back to `queued` with `send_after` = that slot.
-4. **Call.** Booked messages go to a thread pool (the calls are network-bound; up to
-   `DISPATCH_MAX_IN_FLIGHT` at once). A thread waits for its slot (at most the horizon),
-   runs the final check, debits the balance and calls the provider with the message's
-   idempotency key, so a retry after a crash is replayed by the provider, never sent twice.
-5. **Outcome.** accepted -> `sent` with the provider id; rate-limited -> `queued` later
-   and the sender's schedule pushed back; transient -> `queued` with backoff; permanent ->
-   `failed` with the provider's code and reason. Unsent debits are credited back.
+2. **Claim and pay.** For an owned sender, the loop claims what the sender can send
+   within the booking horizon (`HORIZON`): one statement takes the due rows `FOR UPDATE
+   SKIP LOCKED` over the `message_due` partial index, marks them `sending` with a
+   lease, and debits the account for the ones not yet paid for (`charged`), never below
+   zero. A row the balance could not cover comes back unpaid.
+3. **Book.** One Lua call books a slot for each claimed message in the sender's shared
+   Redis schedule (`texting.ratelimit.schedule_many`: GCRA spacing in segments plus the
+   carrier's sliding window, campaign throttle applied). What would fall beyond the
+   horizon goes straight back to `queued` with `send_after` = the next free slot.
+4. **Check.** One read loads the booked messages with their campaign's status and the
+   contact (`checked_messages`); `final_check` runs on each (opted out since commit?
+   campaign paused or canceled? deadline passed?). Failures end there, with a refund;
+   an unpaid message is charged alone, and an empty balance pauses its campaign.
+5. **Call.** Each checked message goes to a thread pool (the calls are network-bound;
+   up to `DISPATCH_MAX_IN_FLIGHT` at once). A thread waits for its slot (at most the
+   horizon), asks the window log whether the carrier's window has room *now*
+   (`ratelimit.fire`; a call that started late goes back to the queue instead of
+   breaking the window), and calls the provider with the message's idempotency key, so
+   a retry after a crash is replayed by the provider, never sent twice.
+6. **Record.** The last call of a claim records its accepted sends together (one
+   UPDATE, one history INSERT, parked receipts rematched); rate-limited -> `queued`
+   later and the sender's schedule pushed back; transient -> `queued` with backoff;
+   permanent -> `failed` with the provider's code and reason. What did not go is
+   refunded. Live status is only marked dirty here; the beat's flush pushes it.
 
 A lease that expires (the worker died mid-call) is reclaimed; the row is retried with the
 same idempotency key. Every loop re-derives its work from PostgreSQL, so a lost Celery
@@ -50,22 +60,29 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from accounts.services import balance_credit, balance_debit
+from accounts.services import balance_debit
 from compliance.eligibility import may_send_now
-from contacts.models import Contact, EventType
-from contacts.services import engagement_record
+from contacts.models import Contact, EngagementEvent, EventType
+from contacts.services import engagement_record_many
 from phone_numbers.models import PhoneNumber
-from providers.base import PermanentError, ProviderError, RateLimitedError, SendRequest
+from providers.base import (
+    PermanentError,
+    ProviderError,
+    RateLimitedError,
+    SendRequest,
+    SendResult,
+)
+from providers.models import WebhookStatus
 from providers.registry import get_provider
 from providers.services import rematch_parked
 
 from . import live, ratelimit
 from .models import Campaign, CampaignStatus, Message, MessageStatus
-from .pricing import message_price
+from .pricing import message_price, segment_price
 
 log = logging.getLogger(__name__)
 
-HORIZON = 0.15  # seconds of a sender's slots booked ahead
+HORIZON = 0.3  # seconds of a sender's slots booked ahead
 REFILL = HORIZON / 2  # claim again when fewer than this many seconds remain booked
 MAX_ATTEMPTS = 6
 BALANCE_RETRY_SECONDS = 60
@@ -76,25 +93,77 @@ HOUSEKEEPING_SECONDS = 1.0
 OWNERSHIP_SECONDS = 0.25
 IDLE_EXIT_SECONDS = 0.5
 SHARE_WAIT_SECONDS = 3.0
+# A window check that took longer than this is stale by the time the call goes.
+FIRE_STALE_SECONDS = 0.010
+EMPTY_CLAIM_SECONDS = 0.05  # nothing was due: look again this soon
+SWEEP_BATCH = 5000
+UPCOMING_SECONDS = 2.0  # a message due within this keeps the loop running for it
 
+# One statement (autocommit: one round trip, the account row locked only for it): take
+# the due rows, debit what the ones not yet paid for cost, and mark them `sending` with
+# a lease and `charged` set when the debit went through. A message keeps its charge
+# across a crash and its retry (`charged` is set), so it is never paid for twice.
 _CLAIM = """
-UPDATE texting_message m
-SET status = 'sending', lease_until = clock_timestamp() + make_interval(secs => %(lease)s),
-    attempts = m.attempts + 1
-FROM (
-    SELECT id FROM texting_message
-    WHERE status = 'queued' AND from_number = %(sender)s AND send_after <= clock_timestamp()
+WITH due AS (
+    SELECT id, account_id, segments, charged FROM texting_message
+    WHERE status = 'queued' AND from_number = %(sender)s
+      AND send_after <= clock_timestamp() + make_interval(secs => %(ahead)s)
       AND (campaign_id IS NULL OR campaign_id IN (
             SELECT id FROM texting_campaign WHERE status = 'sending'))
     ORDER BY send_after, id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
-) due
+), paid AS (
+    UPDATE accounts_account a SET balance = a.balance - cost.amount
+    FROM (
+        SELECT account_id, sum(segments) * %(price)s::numeric AS amount
+        FROM due WHERE charged IS NULL GROUP BY account_id
+    ) cost
+    WHERE a.id = cost.account_id AND a.balance >= cost.amount
+    RETURNING a.id
+)
+UPDATE texting_message m
+SET status = 'sending', lease_until = clock_timestamp() + make_interval(secs => %(lease)s),
+    attempts = m.attempts + 1,
+    charged = CASE WHEN m.charged IS NULL AND m.account_id IN (SELECT id FROM paid)
+                   THEN m.segments * %(price)s::numeric ELSE m.charged END
+FROM due
 WHERE m.id = due.id
 RETURNING m.id, m.segments, m.attempts,
     -- a campaign's throttle is campaign-wide: each of its senders gets an equal part
     (SELECT c.max_mps / GREATEST(jsonb_array_length(c.sender_ids), 1)
-     FROM texting_campaign c WHERE c.id = m.campaign_id)
+     FROM texting_campaign c WHERE c.id = m.campaign_id),
+    m.charged IS NOT NULL,
+    -- due a moment from now (claimed within the horizon): its slot is not before then
+    GREATEST(extract(epoch FROM m.send_after - clock_timestamp()), 0)::float
+"""
+
+# Give back what claimed rows were charged (they are going back to the queue or ending
+# unsent), in one statement. Only rows still `sending`: one a slow worker has recorded
+# as sent meanwhile keeps its charge.
+_REFUND = """
+WITH r AS (
+    UPDATE texting_message m SET charged = NULL
+    FROM (SELECT id, charged FROM texting_message
+          WHERE id = ANY(%(ids)s) AND charged IS NOT NULL AND status = 'sending'
+          FOR UPDATE) old
+    WHERE m.id = old.id
+    RETURNING m.account_id, old.charged
+)
+UPDATE accounts_account a SET balance = a.balance + s.amount
+FROM (SELECT account_id, sum(charged) AS amount FROM r GROUP BY account_id) s
+WHERE a.id = s.account_id
+"""
+
+# Accepted sends of a batch, recorded in one statement.
+_SENT = """
+UPDATE texting_message m
+SET status = 'sent', lease_until = NULL, provider_message_id = v.provider_id,
+    sent_at = v.sent_at, segments = v.segments, error_code = '', error_reason = ''
+FROM unnest(%(ids)s::bigint[], %(provider_ids)s::text[], %(sent_at)s::timestamptz[],
+            %(segments)s::smallint[]) AS v(id, provider_id, sent_at, segments)
+WHERE m.id = v.id AND m.status = 'sending'
+RETURNING m.id
 """
 
 # Senders with queued rows: a loose index scan over message_due (one index probe per
@@ -119,6 +188,8 @@ class Claimed:
     segments: int
     attempts: int
     max_mps: Decimal | None
+    paid: bool = True  # the claim debited it (or an earlier attempt had)
+    due_in: float = 0.0  # seconds until its send_after, when claimed ahead of it
 
     @property
     def nonce(self) -> str:
@@ -169,14 +240,47 @@ def sender_info(e164s: list[str]) -> dict[str, Sender]:
     return {e164: found.get(e164) or Sender(e164, 1.0, "long") for e164 in e164s}
 
 
-def claim(*, sender: str, limit: int) -> list[Claimed]:
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_CLAIM, {"sender": sender, "limit": limit, "lease": lease_seconds()})
+def claim(*, sender: str, limit: int, kind: str | None = None, ahead: float = 0.0) -> list[Claimed]:
+    """Take up to `limit` rows of `sender` due now or within `ahead` seconds, and pay
+    for them (see `_CLAIM`). A row the balance could not cover comes back with `paid`
+    False; one due later comes with its `due_in`, and is booked no earlier."""
+    if kind is None:
+        kind = sender_info([sender])[sender].kind
+    params = {
+        "sender": sender,
+        "limit": limit,
+        "lease": lease_seconds(),
+        "price": segment_price(kind),
+        "ahead": ahead,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM, params)
         return [Claimed(*row) for row in cursor.fetchall()]
 
 
+def next_due_in(sender: str) -> float | None:
+    """Seconds until `sender`'s earliest queued message is due (negative: due already
+    but not claimable, e.g. its campaign is paused); None when nothing is queued."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT extract(epoch FROM send_after - clock_timestamp()) FROM texting_message"
+            " WHERE status = 'queued' AND from_number = %s ORDER BY send_after LIMIT 1",
+            [sender],
+        )
+        row = cursor.fetchone()
+    return float(row[0]) if row else None
+
+
+def refund(ids: list[int]) -> None:
+    """Credit back what these messages were charged (claimed, then not sent)."""
+    if ids:
+        with connection.cursor() as cursor:
+            cursor.execute(_REFUND, {"ids": list(ids)})
+
+
 def requeue(ids: list[int], *, after: float, undo_attempt: bool = False, **fields) -> int:
-    """Claimed rows back to the queue, due `after` seconds from now."""
+    """Claimed rows back to the queue, due `after` seconds from now, their charge given
+    back (the claim that sends them pays again)."""
     update = {
         "status": MessageStatus.QUEUED,
         "lease_until": None,
@@ -185,20 +289,25 @@ def requeue(ids: list[int], *, after: float, undo_attempt: bool = False, **field
     }
     if undo_attempt:
         update["attempts"] = F("attempts") - 1
-    return Message.objects.filter(pk__in=ids, status=MessageStatus.SENDING).update(**update)
+    with transaction.atomic():
+        refund(ids)
+        return Message.objects.filter(pk__in=ids, status=MessageStatus.SENDING).update(**update)
 
 
 def _finish(message_id: int, **fields) -> None:
-    Message.objects.filter(pk=message_id, status=MessageStatus.SENDING).update(
-        lease_until=None, **fields
-    )
+    """End a claimed message unsent (failed or canceled), its charge given back."""
+    with transaction.atomic():
+        refund([message_id])
+        Message.objects.filter(pk=message_id, status=MessageStatus.SENDING).update(
+            lease_until=None, **fields
+        )
 
 
 def final_check(message: Message) -> tuple[str, str] | None:
     """None when the message may go now; else (status, reason) to end it with, or
     ("hold", reason) to put it back in the queue untouched.
 
-    `message` comes with its campaign and contact (select_related), read right now."""
+    `message` comes with its campaign and contact (`checked_messages`), read right now."""
     now = timezone.now()
     if message.send_by and now > message.send_by:
         return MessageStatus.FAILED, "expired"
@@ -237,8 +346,9 @@ def _out_of_money(message: Message) -> None:
 
 
 def _charge(message: Message, price: Decimal) -> bool:
-    """Debit the message's price once: a retry of a message already paid for (its
-    `charged` is set) is not charged again. False when the balance cannot cover it."""
+    """Debit the message's price once: a message already paid for (its `charged` is
+    set) is not charged again. False when the balance cannot cover it. The claim pays
+    for a whole batch at once; this is the one-by-one path for what it could not cover."""
     if message.charged is not None:
         return True
     with transaction.atomic():
@@ -249,95 +359,199 @@ def _charge(message: Message, price: Decimal) -> bool:
     return True
 
 
-def _refund(message: Message) -> None:
-    """Give back what `_charge` took, for a message that did not go."""
-    with transaction.atomic():
-        if Message.objects.filter(pk=message.pk, charged__isnull=False).update(charged=None):
-            balance_credit(account_id=message.account_id, amount=message.charged)
-    message.charged = None
-
-
 def _release_connection() -> None:
     """Hand this thread's connection back to the pool (never inside a transaction)."""
     if not connection.in_atomic_block:
         connection.close()
 
 
-def deliver(
-    message_id: int,
-    *,
-    kind: str | None = None,
-    fire_at: float | None = None,
-    nonce: str | None = None,
-) -> str:
-    """`_deliver`, then tell the campaign's live status that something moved."""
-    outcome, campaign_id = _deliver(message_id, kind=kind, fire_at=fire_at, nonce=nonce)
-    if campaign_id is not None and outcome != "gone":
-        live.campaign_changed(campaign_id)
-    return outcome
+# --- A claimed batch: check, call, record ----------------------------------------------
 
 
-def _deliver(
-    message_id: int,
-    *,
-    kind: str | None = None,
-    fire_at: float | None = None,
-    nonce: str | None = None,
-) -> tuple[str, int | None]:
-    """After the claim and the booking: final check and debit, then, at the booked slot
-    (`fire_at`, monotonic; at most the horizon away), the provider call and its outcome.
-    `nonce` is the booking's, so the window log records when the call really went.
+@dataclass
+class Batch:
+    """The messages of one claim that passed their final check, on their way out. Each
+    call runs on its own (a pool thread); the last one to finish records the batch's
+    accepted sends in one statement. Outcomes other than "accepted" (rate-limited,
+    refused, failed) are recorded as they happen: they are rare."""
 
-    The check and the debit run first so that only the call itself sits on the slot:
-    the time between the slot and the carrier counting the message is what the rate
-    margin has to absorb."""
-    message = (
-        Message.objects.select_related("campaign", "contact")
-        .filter(pk=message_id, status=MessageStatus.SENDING)
-        .first()
-    )
-    if message is None:
-        return "gone", None
-    verdict = final_check(message)
-    if verdict is not None:
-        status, reason = verdict
-        if status == "hold":  # paused while claimed: back in the queue, untouched
-            requeue([message.pk], after=0, undo_attempt=True)
-            return "deferred", message.campaign_id
-        _finish(message.pk, status=status, error_reason=reason, failed_at=timezone.now())
-        return ("canceled" if status == MessageStatus.CANCELED else "failed"), message.campaign_id
-    if kind is None:
-        kind = sender_info([message.from_number])[message.from_number].kind
-    price = message_price(kind=kind, segments=message.segments)
-    if not _charge(message, price):
-        _out_of_money(message)
-        return "deferred", message.campaign_id
-    if fire_at is not None and (wait := fire_at - time.monotonic()) > 0:
-        _release_connection()  # back to the pool while waiting for the slot
+    sender: Sender
+    calls: list[tuple[Message, Claimed, float]]  # (message, claim row, fire_at monotonic)
+    accepted: list[tuple[Message, SendResult, datetime.datetime]] = field(default_factory=list)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _left: int = 0
+
+    def __post_init__(self) -> None:
+        self._left = len(self.calls)
+
+    def done(self, outcome: str, accepted=None) -> bool:
+        """Count one call's outcome; True for the call that finished the batch."""
+        with self._lock:
+            self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+            if accepted is not None:
+                self.accepted.append(accepted)
+            self._left -= 1
+            return self._left == 0
+
+
+# What the final check reads, for a whole claim in one statement (no ORM compile per
+# claim): the message, its campaign's status, the contact's compliance fields. Models
+# are built with `from_db`, so any other field loads if a check ever reads it.
+_MESSAGE_FIELDS = (
+    "id",
+    "account_id",
+    "campaign_id",
+    "contact_id",
+    "from_number",
+    "to_number",
+    "body",
+    "segments",
+    "encoding",
+    "status",
+    "send_by",
+    "attempts",
+    "idempotency_key",
+    "charged",
+)
+_CAMPAIGN_FIELDS = ("id", "account_id", "status", "send_started")
+_CONTACT_FIELDS = ("id", "account_id", "phone", "state", "timezone", "sms_status")
+_CHECK = """
+SELECT {message}, {campaign}, {contact}
+FROM texting_message m
+LEFT JOIN texting_campaign c ON c.id = m.campaign_id
+LEFT JOIN contacts_contact ct ON ct.id = m.contact_id
+WHERE m.id = ANY(%(ids)s) AND m.status = 'sending'
+""".format(
+    message=", ".join(f"m.{f}" for f in _MESSAGE_FIELDS),
+    campaign=", ".join(f"c.{f}" for f in _CAMPAIGN_FIELDS),
+    contact=", ".join(f"ct.{f}" for f in _CONTACT_FIELDS),
+)
+
+
+def checked_messages(ids: list[int]) -> list[Message]:
+    """The claimed messages still `sending`, with `campaign` and `contact` attached
+    (None when missing), as the final check needs them."""
+    with connection.cursor() as cursor:
+        cursor.execute(_CHECK, {"ids": list(ids)})
+        rows = cursor.fetchall()
+    n_m, n_c = len(_MESSAGE_FIELDS), len(_CAMPAIGN_FIELDS)
+    db = connection.alias
+    messages = []
+    for row in rows:
+        message = Message.from_db(db, _MESSAGE_FIELDS, row[:n_m])
+        campaign_row, contact_row = row[n_m : n_m + n_c], row[n_m + n_c :]
+        if campaign_row[0] is not None:  # (a deleted campaign takes its messages with it)
+            message.campaign = Campaign.from_db(db, _CAMPAIGN_FIELDS, campaign_row)
+        message.contact = (
+            Contact.from_db(db, _CONTACT_FIELDS, contact_row)
+            if contact_row[0] is not None
+            else None
+        )
+        messages.append(message)
+    return messages
+
+
+def prepare(sender: Sender, booked: list[tuple[Claimed, float]]) -> tuple[Batch, PassResult]:
+    """The final check for a whole claim in one read (messages with their campaign and
+    contact). What fails it ends here (canceled, failed, or held back in the queue);
+    what the claim could not pay for is charged one by one, and pauses its campaign
+    when the money runs out."""
+    result = PassResult()
+    rows = {row.id: (row, fire_at) for row, fire_at in booked}
+    messages = checked_messages(list(rows)) if rows else []
+    calls: list[tuple[Message, Claimed, float]] = []
+    held: list[int] = []
+    changed: set[int | None] = set()
+    found = 0
+    for message in messages:
+        found += 1
+        row, fire_at = rows[message.pk]
+        verdict = final_check(message)
+        if verdict is not None:
+            status, reason = verdict
+            changed.add(message.campaign_id)
+            if status == "hold":  # paused while claimed: back in the queue, untouched
+                held.append(message.pk)
+                result.deferred += 1
+                continue
+            _finish(message.pk, status=status, error_reason=reason, failed_at=timezone.now())
+            if status == MessageStatus.CANCELED:
+                result.canceled += 1
+            else:
+                result.failed += 1
+            continue
+        if not row.paid and not _charge(
+            message, message_price(kind=sender.kind, segments=message.segments)
+        ):
+            _out_of_money(message)
+            changed.add(message.campaign_id)
+            result.deferred += 1
+            continue
+        calls.append((message, row, fire_at))
+    if held:
+        requeue(held, after=0, undo_attempt=True)
+    result.gone += len(rows) - found
+    live.campaigns_changed(changed, push=False)
+    return Batch(sender=sender, calls=calls), result
+
+
+def call(batch: Batch, message: Message, row: Claimed, fire_at: float) -> str:
+    """At the booked slot: the carrier window check, then the provider call with the
+    message's idempotency key. Records the outcome unless it is "accepted" (the batch
+    records those together); the call that ends the batch records them."""
+    sender = batch.sender
+    wait = fire_at - time.monotonic()
+    if wait > 0:
         time.sleep(wait)
-        # Take one again before marking the slot: a provider that needs the database
-        # (the simulator) must not wait for a connection between the mark and the call.
-        connection.ensure_connection()
     request = SendRequest(
         from_=message.from_number,
         to=message.to_number,
         text=message.body,
         idempotency_key=str(message.idempotency_key),
     )
-    if nonce is not None:
-        try:
-            ratelimit.mark_sent(sender=message.from_number, nonce=nonce, segments=message.segments)
-        except redis.RedisError:  # only sharpens the window log; the booking stands
-            log.warning("could not mark message %s as sent in the window log", message.pk)
+    try:
+        counted = ratelimit.fire(
+            sender=sender.e164,
+            nonce=row.nonce,
+            segments=message.segments,
+            mps=sender.mps,
+            margin=margin(),
+        )
+        fits = counted is not None
+        # The check is only as good as its moment: a thread stalled (a busy CPU, the
+        # GIL) between the check and the call would reach the carrier later than the
+        # window log says. Then take the slot back; the next claim books a fresh one.
+        # (Redis and this host share a clock here; a skewed clock disables the check.)
+        if fits and FIRE_STALE_SECONDS < time.time() - counted < 1.0:
+            ratelimit.unfire(sender=sender.e164, nonce=row.nonce, segments=message.segments)
+            fits = False
+    except redis.RedisError:  # no window log: the booking made room; go on it
+        log.warning("could not check the window log for message %s", message.pk)
+        fits = True
+    outcome, accepted = "deferred", None
+    try:
+        if not fits:
+            # It started too late to keep the carrier's window: next claim, next slot.
+            requeue([message.pk], after=0, undo_attempt=True)
+        else:
+            outcome, accepted = _send(message, request)
+    finally:
+        if batch.done(outcome, accepted):
+            finish_batch(batch)
+    return outcome
+
+
+def _send(
+    message: Message, request: SendRequest
+) -> tuple[str, tuple[Message, SendResult, datetime.datetime] | None]:
     try:
         result = get_provider().send(request)
     except RateLimitedError as exc:
-        _refund(message)
         ratelimit.penalize(sender=message.from_number, seconds=exc.retry_after or 1.0)
         requeue([message.pk], after=exc.retry_after or 1.0, undo_attempt=True, error_code=exc.code)
-        return "deferred", message.campaign_id
+        return "deferred", None
     except PermanentError as exc:
-        _refund(message)
         _finish(
             message.pk,
             status=MessageStatus.FAILED,
@@ -345,9 +559,8 @@ def _deliver(
             error_reason=exc.title or str(exc),
             failed_at=timezone.now(),
         )
-        return "failed", message.campaign_id
+        return "failed", None
     except ProviderError as exc:  # retryable
-        _refund(message)
         if message.attempts >= MAX_ATTEMPTS:
             _finish(
                 message.pk,
@@ -356,62 +569,97 @@ def _deliver(
                 error_reason=f"gave up after {message.attempts} attempts: {exc.title or exc}",
                 failed_at=timezone.now(),
             )
-            return "failed", message.campaign_id
+            return "failed", None
         requeue([message.pk], after=min(2**message.attempts, 300), error_code=exc.code)
-        return "deferred", message.campaign_id
-    _finish(
-        message.pk,
-        status=MessageStatus.SENT,
-        provider_message_id=result.provider_message_id,
-        sent_at=timezone.now(),
-        segments=result.parts or message.segments,
-        error_code="",  # a 429 or transient error on an earlier attempt is history now
-        error_reason="",
-    )
-    engagement_record(
-        contact=Contact(pk=message.contact_id, account_id=message.account_id),
-        type=EventType.SMS_SENT,
-        campaign_id=message.campaign_id,
-        data={"message_id": message.pk, "from": message.from_number},
-    )
-    rematch_parked(message_ref=result.provider_message_id)
-    return "sent", message.campaign_id
+        return "deferred", None
+    return "sent", (message, result, timezone.now())
+
+
+def finish_batch(batch: Batch) -> None:
+    """Record the batch's accepted sends: statuses, history, parked receipts that were
+    waiting for these provider ids, and one live push per campaign."""
+    accepted = batch.accepted
+    if accepted:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _SENT,
+                {
+                    "ids": [m.pk for m, _, _ in accepted],
+                    "provider_ids": [r.provider_message_id for _, r, _ in accepted],
+                    "sent_at": [at for _, _, at in accepted],
+                    "segments": [r.parts or m.segments for m, r, _ in accepted],
+                },
+            )
+            recorded = {row[0] for row in cursor.fetchall()}
+        engagement_record_many(
+            [
+                EngagementEvent(
+                    account_id=m.account_id,
+                    contact_id=m.contact_id,
+                    type=EventType.SMS_SENT,
+                    at=at,
+                    campaign_id=m.campaign_id,
+                    data={"message_id": m.pk, "from": m.from_number},
+                )
+                for m, _, at in accepted
+                if m.pk in recorded
+            ]
+        )
+        refs = [r.provider_message_id for m, r, _ in accepted if m.pk in recorded]
+        for ref in parked_refs(refs):
+            rematch_parked(message_ref=ref)
+    live.campaigns_changed((m.campaign_id for m, _, _ in batch.calls), push=False)
+
+
+def parked_refs(refs: list[str]) -> list[str]:
+    """Which of these provider ids have receipts parked, waiting for them (one read)."""
+    if not refs:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT message_ref FROM providers_webhookevent"
+            " WHERE status = %s AND message_ref = ANY(%s)",
+            [WebhookStatus.PARKED, list(refs)],
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 def book(sender: Sender, rows: list[Claimed]) -> tuple[list[tuple[Claimed, float]], float]:
     """Book a slot for each claimed row in order. Returns the booked (row, fire_at) pairs,
     fire_at on the monotonic clock, and, if some did not fit the horizon, how long until
     the sender has room again (the rest are already back in the queue, due then)."""
-    booked: list[tuple[Claimed, float]] = []
-    for position, row in enumerate(rows):
-        booking = ratelimit.schedule(
-            sender=sender.e164,
-            mps=sender.mps,
-            segments=row.segments,
-            nonce=row.nonce,
-            horizon=HORIZON,
-            rate=float(row.max_mps) if row.max_mps else None,
-            margin=margin(),
-        )
-        if not booking.booked:
-            requeue([r.id for r in rows[position:]], after=booking.delay, undo_attempt=True)
-            return booked, booking.delay
-        # The delay is relative to this call: anchor it now, not after the whole batch,
-        # or the first messages would fire late and bunch up against the later ones.
-        booked.append((row, time.monotonic() + booking.delay))
+    if not rows:
+        return [], 0.0
+    bookings = ratelimit.schedule_many(
+        sender=sender.e164,
+        mps=sender.mps,
+        messages=[
+            (r.segments, r.nonce, float(r.max_mps) if r.max_mps else None, r.due_in) for r in rows
+        ],
+        horizon=HORIZON,
+        margin=margin(),
+    )
+    # Delays are relative to the script's moment: anchor them to one reading of the clock.
+    now = time.monotonic()
+    booked = [(row, now + b.delay) for row, b in zip(rows, bookings, strict=False) if b.booked]
+    if len(booked) < len(rows):
+        delay = bookings[-1].delay
+        requeue([r.id for r in rows[len(booked) :]], after=delay, undo_attempt=True)
+        return booked, delay
     return booked, 0.0
 
 
 def dispatch_sender(*, sender: str) -> PassResult:
-    """One pass over one sender, delivering inline (tests and one-off drains). The drain
-    loop does the same with a thread pool."""
+    """One pass over one sender, calling inline, one after another (tests and one-off
+    drains). The drain loop does the same with a thread pool."""
     info = sender_info([sender])[sender]
-    rows = claim(sender=sender, limit=max(1, batch_size(info, time.monotonic())))
-    result = PassResult(claimed=len(rows))
+    rows = claim(sender=sender, limit=max(1, batch_size(info, None)), kind=info.kind)
     booked, _ = book(info, rows)
+    batch, result = prepare(info, booked)
+    result.claimed = len(rows)
     result.deferred += len(rows) - len(booked)
-    for row, fire_at in booked:
-        outcome = deliver(row.id, kind=info.kind, fire_at=fire_at, nonce=row.nonce)
+    for message, row, fire_at in list(batch.calls):
+        outcome = call(batch, message, row, fire_at)
         setattr(result, outcome, getattr(result, outcome) + 1)
     return result
 
@@ -479,6 +727,7 @@ class Drainer:
     owned: dict[str, Owned] = field(default_factory=dict)
     in_flight: int = 0
     claimed: int = 0
+    upcoming_until: float = 0.0  # monotonic: an owned sender has a message due by then
     waiting_for_share: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _idle: threading.Condition = field(init=False)
@@ -538,9 +787,9 @@ class Drainer:
 
     # -- sending ----------------------------------------------------------------------
 
-    def _run_one(self, row: Claimed, fire_at: float, kind: str) -> None:
+    def _run_one(self, batch: Batch, message: Message, row: Claimed, fire_at: float) -> None:
         try:
-            deliver(row.id, kind=kind, fire_at=fire_at, nonce=row.nonce)
+            call(batch, message, row, fire_at)
         except Exception:
             log.exception("delivering message %s failed; its lease will bring it back", row.id)
         finally:
@@ -550,7 +799,8 @@ class Drainer:
                 self._idle.notify_all()
 
     def fill(self, owned: Owned) -> None:
-        """Claim and book what `owned`'s sender can send within the horizon."""
+        """Claim, book and check what `owned`'s sender can send within the horizon, and
+        hand the calls to the pool."""
         now = time.monotonic()
         room = self.max_in_flight - self.in_flight
         if room <= 0:
@@ -560,17 +810,22 @@ class Drainer:
         if size == 0:
             owned.next_claim = _next_claim(owned.sender, owned.booked_until or now)
             return
-        rows = claim(sender=owned.sender.e164, limit=min(room, size))
+        limit = min(room, size)
+        # Rows due within the horizon come too (booked no earlier than due): a paced or
+        # scheduled stream is claimed a few at a time, not one claim per message.
+        rows = claim(sender=owned.sender.e164, limit=limit, kind=owned.sender.kind, ahead=HORIZON)
         if not rows:
-            owned.next_claim = now + 0.1  # nothing due (or its campaign is paused)
+            self._wait_for_next_due(owned, now, now + EMPTY_CLAIM_SECONDS)
             return
         self.claimed += len(rows)
         booked, wait = book(owned.sender, rows)
-        with self._lock:
-            self.in_flight += len(booked)
-        for row, fire_at in booked:
+        for _, fire_at in booked:
             owned.booked_until = max(owned.booked_until or 0.0, fire_at)
-            self.pool.submit(self._run_one, row, fire_at, owned.sender.kind)
+        batch, _ = prepare(owned.sender, booked)
+        with self._lock:
+            self.in_flight += len(batch.calls)
+        for message, row, fire_at in batch.calls:
+            self.pool.submit(self._run_one, batch, message, row, fire_at)
         now = time.monotonic()
         if wait:
             # The sender's next free slot is `wait` past the horizon: the last booked
@@ -578,7 +833,26 @@ class Drainer:
             owned.booked_until = now + wait + HORIZON - _interval(owned.sender)
             owned.next_claim = now + wait
         else:
-            owned.next_claim = max(now, _next_claim(owned.sender, owned.booked_until))
+            earliest = max(now, _next_claim(owned.sender, owned.booked_until or now))
+            if len(rows) < limit:  # all that was due is out: no need to ask again before
+                self._wait_for_next_due(owned, now, earliest)
+            else:
+                owned.next_claim = earliest
+
+    def _wait_for_next_due(self, owned: Owned, now: float, earliest: float) -> None:
+        """Everything due was claimed. Claim next when the sender's next message comes
+        due (not before `earliest`), and keep the loop alive for it if that is soon (a
+        paced or scheduled send starts on time, not when the next kick restarts the
+        loop). A message due but not claimable (its campaign paused) is looked at again
+        from `earliest`."""
+        owned.next_claim = earliest
+        due_in = next_due_in(owned.sender.e164)
+        if due_in is not None and due_in > 0:
+            # Claims reach a horizon ahead: come back once half of it holds the next one.
+            claim_in = max(0.0, due_in - HORIZON / 2)
+            owned.next_claim = max(earliest, now + min(claim_in, UPCOMING_SECONDS))
+            if due_in <= UPCOMING_SECONDS:
+                self.upcoming_until = max(self.upcoming_until, now + due_in)
 
     def run(self, seconds: float) -> int:
         """Drain for up to `seconds`; ends sooner once nothing was claimed or in flight
@@ -602,7 +876,7 @@ class Drainer:
                     next_ownership = now + OWNERSHIP_SECONDS
                     if set(self.owned) - held:  # a sender just taken gets its chance
                         busy_at = now
-                if self.in_flight:
+                if self.in_flight or self.upcoming_until >= now:
                     busy_at = now
                 elif now - busy_at > (
                     SHARE_WAIT_SECONDS if self.waiting_for_share else IDLE_EXIT_SECONDS
@@ -635,11 +909,15 @@ class Drainer:
 
 
 def reclaim_expired_leases() -> int:
-    """Rows stuck in `sending` past their lease (a worker died): queue them again. The
-    idempotency key stays, so if the provider had accepted, the retry is a replay."""
-    return Message.objects.filter(
-        status=MessageStatus.SENDING, lease_until__lt=timezone.now()
-    ).update(status=MessageStatus.QUEUED, lease_until=None, send_after=timezone.now())
+    """Rows stuck in `sending` past their lease (a worker died): queue them again, their
+    charge given back (the claim that retries them pays again). The idempotency key
+    stays, so if the provider had accepted, the retry is a replay."""
+    ids = list(
+        Message.objects.filter(
+            status=MessageStatus.SENDING, lease_until__lt=timezone.now()
+        ).values_list("pk", flat=True)[:SWEEP_BATCH]
+    )
+    return requeue(ids, after=0) if ids else 0
 
 
 def release_due_scheduled() -> int:

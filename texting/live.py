@@ -1,7 +1,8 @@
 """Live campaign status: coalesced pushes of the status snapshot to `campaign.<id>`.
 
-Hot paths (the dispatcher, receipts, inbound, campaign transitions) call
-`campaign_changed(campaign_id)` after every change. Pushing per change would flood the
+Hot paths (receipts, inbound, campaign transitions) call `campaign_changed(campaign_id)`
+after every change; the dispatcher only marks its campaigns dirty
+(`campaigns_changed(..., push=False)`) and leaves the push to the flush. Pushing per change would flood the
 channel layer, which silently drops what a group cannot hold (performance.md §4), so:
 
 - After the caller's transaction commits, one Lua call on Redis either takes the
@@ -14,6 +15,8 @@ channel layer, which silently drops what a group cannot hold (performance.md §4
   window is never the last thing a viewer missed. At most ~1000/THROTTLE_MS pushes
   per campaign per second however many messages move; fewer for a campaign whose
   snapshot is slow to read (the window stretches to COST_FACTOR times the read).
+- Only watched campaigns are pushed: the WebSocket consumer keeps `live:watch:<id>`
+  alive while a Status tab is open. Nobody watching, a change costs one Redis call.
 - Nothing here raises into the caller: Redis or channel-layer trouble is logged and
   the dirty mark is restored so the next flush retries.
 
@@ -42,9 +45,13 @@ THROTTLE_PREFIX = "live:throttle:"
 LAST_PREFIX = "live:last:"  # the last frame pushed, to skip identical ones
 LAST_TTL_SECONDS = 3600
 MESSAGE_TYPE = "campaign.status"  # consumer handler: campaign_status
+WATCH_PREFIX = "live:watch:"  # set while a Status tab has the campaign's socket open
+WATCH_SECONDS = 30  # the consumer refreshes it every third of this
 
 # Leading edge from a change: take the throttle and clear the dirty mark, or mark dirty.
+# Nobody watching (KEYS[3] absent): nothing to do; a viewer gets a fresh read on connect.
 _CHANGED = """
+if redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
 if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
   redis.call('SREM', KEYS[2], ARGV[2])
   return 1
@@ -57,6 +64,10 @@ return 0
 # has expired, and only one flusher (whoever clears the mark) pushes it.
 _CLAIM_DIRTY = """
 if redis.call('SISMEMBER', KEYS[2], ARGV[2]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  redis.call('SREM', KEYS[2], ARGV[2])
+  return 0
+end
 if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
   redis.call('SREM', KEYS[2], ARGV[2])
   return 1
@@ -82,6 +93,15 @@ def group_name(campaign_id: int) -> str:
     return f"campaign.{campaign_id}"
 
 
+def watch(campaign_id: int) -> None:
+    """Someone has the campaign's status open: pushes are worth their read for the next
+    WATCH_SECONDS. Campaigns nobody watches cost no snapshot reads. Never raises."""
+    try:
+        _redis().set(f"{WATCH_PREFIX}{campaign_id}", 1, ex=WATCH_SECONDS)
+    except Exception:
+        log.warning("live: could not mark campaign %s watched", campaign_id, exc_info=True)
+
+
 def campaign_changed(campaign_id: int | None) -> None:
     """Tell viewers of the campaign that its numbers or status changed. Cheap (one Redis
     call, plus one snapshot read at most every THROTTLE_MS per campaign), safe from any
@@ -94,16 +114,42 @@ def campaign_changed(campaign_id: int | None) -> None:
         log.warning("live: could not defer the push for campaign %s", campaign_id, exc_info=True)
 
 
-def campaigns_changed(campaign_ids: Iterable[int | None]) -> None:
-    """campaign_changed for each distinct campaign of a batch (a claim, a sweep)."""
-    for campaign_id in {i for i in campaign_ids if i}:
-        campaign_changed(campaign_id)
+def campaigns_changed(campaign_ids: Iterable[int | None], *, push: bool = True) -> None:
+    """campaign_changed for each distinct campaign of a batch (a claim, a sweep).
+
+    `push=False` only marks them dirty (one Redis call, after the caller's commit): the
+    beat's flush pushes them within a second. The dispatcher uses it, so a send never
+    waits behind a snapshot read and a channel-layer round trip."""
+    ids = {int(i) for i in campaign_ids if i}
+    if not ids:
+        return
+    if push:
+        for campaign_id in ids:
+            campaign_changed(campaign_id)
+        return
+
+    def mark() -> None:
+        try:
+            _redis().sadd(DIRTY_KEY, *ids)
+        except Exception:
+            log.warning("live: Redis unavailable; campaigns %s not marked", ids, exc_info=True)
+
+    try:
+        transaction.on_commit(mark)
+    except Exception:
+        log.warning("live: could not defer marking campaigns %s", ids, exc_info=True)
 
 
 def _changed_now(campaign_id: int) -> None:
     try:
         leading = _redis().eval(
-            _CHANGED, 2, f"{THROTTLE_PREFIX}{campaign_id}", DIRTY_KEY, THROTTLE_MS, campaign_id
+            _CHANGED,
+            3,
+            f"{THROTTLE_PREFIX}{campaign_id}",
+            DIRTY_KEY,
+            f"{WATCH_PREFIX}{campaign_id}",
+            THROTTLE_MS,
+            campaign_id,
         )
     except Exception:
         log.warning("live: Redis unavailable; campaign %s not pushed", campaign_id, exc_info=True)
@@ -126,7 +172,13 @@ def flush_dirty() -> int:
         campaign_id = int(raw)
         try:
             claimed = client.eval(
-                _CLAIM_DIRTY, 2, f"{THROTTLE_PREFIX}{campaign_id}", DIRTY_KEY, THROTTLE_MS, raw
+                _CLAIM_DIRTY,
+                3,
+                f"{THROTTLE_PREFIX}{campaign_id}",
+                DIRTY_KEY,
+                f"{WATCH_PREFIX}{campaign_id}",
+                THROTTLE_MS,
+                raw,
             )
         except Exception:
             log.warning("live: could not claim campaign %s", campaign_id, exc_info=True)

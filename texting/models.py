@@ -125,9 +125,16 @@ class Message(models.Model):
     """One SMS/MMS, both ways. Outbound rows are the send queue: workers claim due rows
     per sender with FOR UPDATE SKIP LOCKED (see the partial index `message_due`)."""
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    # No single-column indexes on account or campaign: `message_to_recent` and
+    # `message_campaign_status` lead with them, and every index is paid per committed row.
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
     campaign = models.ForeignKey(
-        Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
+        Campaign,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="messages",
+        db_index=False,
     )
     # No database FK: the RI trigger costs ~40% of a 100k-row commit (performance.md §3);
     # contacts are never hard-deleted while messages reference them.
@@ -149,8 +156,12 @@ class Message(models.Model):
     send_by = models.DateTimeField(null=True, blank=True)  # not sent by then: fails as expired
     lease_until = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
-    idempotency_key = models.UUIDField(default=uuid.uuid4, unique=True)
-    provider_message_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    # Sent with every attempt so the provider replays rather than re-sends. Random (v4):
+    # no index, since nothing looks a message up by it, and a unique index on random
+    # keys is the costliest one to write on a 100k-row commit.
+    idempotency_key = models.UUIDField(default=uuid.uuid4)
+    # Unique through Meta.constraints: `unique=True` would add a second, LIKE-only index.
+    provider_message_id = models.CharField(max_length=100, null=True, blank=True)
     error_code = models.CharField(max_length=20, blank=True)
     error_reason = models.CharField(max_length=300, blank=True)
     cost = models.DecimalField(max_digits=10, decimal_places=5, null=True, blank=True)  # carrier's
@@ -168,7 +179,10 @@ class Message(models.Model):
                 fields=["campaign", "contact"],
                 condition=models.Q(campaign__isnull=False),
                 name="one_message_per_campaign_contact",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["provider_message_id"], name="message_provider_message_id_unique"
+            ),
         ]
         indexes = [
             # "Due messages for sender X": only queued rows are indexed, so the index

@@ -230,42 +230,56 @@ def reset(*, sender: str) -> None:
 # booking a slot and the provider seeing the call never breaks the carrier's own window.
 #
 # KEYS[1] = TAT (the next free moment, µs), KEYS[2] = log (sorted set: member
-# "<nonce>:<segments>", score = slot µs). ARGV = interval_us, segments, window_us, limit,
-# horizon_us, nonce, slack_ms. Returns {booked (0/1), µs from now: the slot, or when to
-# ask again}.
+# "<nonce>:<segments>", score = slot µs). ARGV = window_us, limit, horizon_us, slack_ms,
+# then one (interval_us, segments, nonce, not_before_us from now) quadruple per message
+# (a message not due yet is booked no earlier than that), booked in order until one
+# does not fit. Returns one µs-from-now per message booked; if one did not fit, a last
+# entry: -1 - (µs until asking again could succeed).
 _SCHEDULE_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval = tonumber(ARGV[1])
-local segments = tonumber(ARGV[2])
-local window = tonumber(ARGV[3])
-local limit = tonumber(ARGV[4])
-local horizon = tonumber(ARGV[5])
-local slack_ms = tonumber(ARGV[7])
+local window = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local horizon = tonumber(ARGV[3])
+local slack_ms = tonumber(ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
-local slot = tonumber(redis.call('GET', KEYS[1]) or now)
-if slot < now then slot = now end
-local entries = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. string.format('%.0f', slot - window), '+inf', 'WITHSCORES')
-local count = 0
-for i = 1, #entries, 2 do
-  count = count + tonumber(string.match(entries[i], ':(%d+)$'))
+local out = {}
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+local last_tat = nil
+for k = 5, #ARGV, 4 do
+  local interval = tonumber(ARGV[k])
+  local segments = tonumber(ARGV[k + 1])
+  local slot = tat
+  if slot < now then slot = now end
+  local not_before = now + tonumber(ARGV[k + 3])
+  if slot < not_before then slot = not_before end
+  local entries = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. string.format('%.0f', slot - window), '+inf', 'WITHSCORES')
+  local count = 0
+  for i = 1, #entries, 2 do
+    count = count + tonumber(string.match(entries[i], ':(%d+)$'))
+  end
+  local i = 1
+  while count > 0 and count + segments > limit and i <= #entries do
+    count = count - tonumber(string.match(entries[i], ':(%d+)$'))
+    local pushed = tonumber(entries[i + 1]) + window + 1
+    if pushed > slot then slot = pushed end
+    i = i + 2
+  end
+  if slot - now > horizon then
+    out[#out + 1] = -1 - (slot - horizon - now)
+    break
+  end
+  tat = slot + segments * interval
+  last_tat = tat
+  redis.call('ZADD', KEYS[2], slot, ARGV[k + 2] .. ':' .. segments)
+  out[#out + 1] = slot - now
 end
-local i = 1
-while count > 0 and count + segments > limit and i <= #entries do
-  count = count - tonumber(string.match(entries[i], ':(%d+)$'))
-  local pushed = tonumber(entries[i + 1]) + window + 1
-  if pushed > slot then slot = pushed end
-  i = i + 2
+if last_tat then
+  local ttl = math.ceil((last_tat - now + window) / 1000) + slack_ms
+  redis.call('SET', KEYS[1], string.format('%.0f', last_tat), 'PX', ttl)
+  redis.call('PEXPIRE', KEYS[2], ttl)
 end
-if slot - now > horizon then
-  return {0, slot - horizon - now}
-end
-local tat = slot + segments * interval
-local ttl = math.ceil((tat - now + window) / 1000) + slack_ms
-redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', ttl)
-redis.call('ZADD', KEYS[2], slot, ARGV[6] .. ':' .. segments)
-redis.call('PEXPIRE', KEYS[2], ttl)
-return {1, slot - now}
+return out
 """
 
 LOG_PREFIX = "rl:log:"
@@ -303,46 +317,123 @@ def schedule(
     most ``mps``) spaces messages out; default ``mps * margin``. ``nonce`` must be unique
     per message (the message id).
     """
-    if isinstance(segments, bool) or not isinstance(segments, int) or segments < 1:
-        raise ValueError(f"segments must be an int >= 1, got {segments!r}")
+    (booking,) = schedule_many(
+        sender=sender,
+        mps=mps,
+        messages=[(segments, nonce, rate, 0.0)],
+        horizon=horizon,
+        margin=margin,
+    )
+    return booking
+
+
+def schedule_many(
+    *,
+    sender: str,
+    mps: float,
+    messages: list[tuple[int, str, float | None, float]],
+    horizon: float,
+    margin: float = 1.0,
+) -> list[Booking]:
+    """:func:`schedule` for several messages of one sender, in order, in one round trip:
+    ``messages`` is ``(segments, nonce, rate, not_before)`` per message, ``not_before``
+    in seconds from now (0: as soon as the sender has room). Booking stops at the first
+    that does not fit the horizon: the result holds the booked ones, then (if any did
+    not fit) one unbooked Booking saying when to ask again."""
     if not 0 < margin <= 1:
         raise ValueError(f"margin must be in (0, 1], got {margin!r}")
-    effective = min(rate or mps, mps) * margin
-    interval = _interval_us(effective, 1.0)
     limit = max(1, math.ceil(mps))
     window_us = math.ceil(limit / mps / margin * 1_000_000)
-    booked, delay_us = _schedule_script_for(settings.REDIS_URL)(
-        keys=[_key(sender), f"{LOG_PREFIX}{sender}"],
-        args=[
-            interval,
+    args: list = [window_us, limit, math.ceil(horizon * 1_000_000), _TTL_SLACK_MS]
+    for segments, nonce, rate, not_before in messages:
+        if isinstance(segments, bool) or not isinstance(segments, int) or segments < 1:
+            raise ValueError(f"segments must be an int >= 1, got {segments!r}")
+        args += [
+            _interval_us(min(rate or mps, mps) * margin, 1.0),
             segments,
-            window_us,
-            limit,
-            math.ceil(horizon * 1_000_000),
             nonce,
-            _TTL_SLACK_MS,
-        ],
+            max(0, math.ceil(not_before * 1_000_000)),
+        ]
+    if not messages:
+        return []
+    answers = _schedule_script_for(settings.REDIS_URL)(
+        keys=[_key(sender), f"{LOG_PREFIX}{sender}"], args=args
     )
-    return Booking(booked=bool(booked), delay=int(delay_us) / 1_000_000)
+    return [
+        Booking(booked=True, delay=int(a) / 1_000_000)
+        if int(a) >= 0
+        else Booking(booked=False, delay=(-1 - int(a)) / 1_000_000)
+        for a in answers
+    ]
 
 
-# Right before the call: move the message's entry in the window log to the real moment
-# (only ever later). A call that starts late (a cold connection, a busy CPU) then counts
-# where it really went, and the slots booked after it keep the carrier's window.
-_MARK_LUA = """
+# At the moment of the call: the carrier's window, checked against when the calls really
+# went. Booking spaces slots out, but a call that starts late (a busy CPU) can land
+# closer to the calls after it than booked; `fire` refuses a call that would put more
+# than `limit` segments in the last `window` of real call times, and otherwise moves the
+# message's entry to now (only ever later). A refused call goes back to the queue.
+# KEYS[1] = log; ARGV = member, window_us, limit, segments, ttl_ms. Returns 0 (refused)
+# or the moment it was counted (µs of Redis TIME, as a string).
+_FIRE_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-return redis.call('ZADD', KEYS[1], 'XX', 'GT', string.format('%.0f', now), ARGV[1])
+local window = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local segments = tonumber(ARGV[4])
+local entries = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. string.format('%.0f', now - window), string.format('%.0f', now))
+local count = 0
+for i = 1, #entries do
+  if entries[i] ~= ARGV[1] then
+    count = count + tonumber(string.match(entries[i], ':(%d+)$'))
+  end
+end
+if count > 0 and count + segments > limit then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  return 0
+end
+redis.call('ZADD', KEYS[1], 'GT', string.format('%.0f', now), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[5]))
+return string.format('%.0f', now)
 """
 
 
 @lru_cache(maxsize=8)
-def _mark_script_for(url: str) -> redis.commands.core.Script:
-    return redis.Redis.from_url(url).register_script(_MARK_LUA)
+def _fire_script_for(url: str) -> redis.commands.core.Script:
+    return redis.Redis.from_url(url).register_script(_FIRE_LUA)
 
 
-def mark_sent(*, sender: str, nonce: str, segments: int) -> None:
-    """The booked message `nonce` is being sent now (see :func:`schedule`)."""
-    _mark_script_for(settings.REDIS_URL)(
-        keys=[f"{LOG_PREFIX}{sender}"], args=[f"{nonce}:{segments}"]
+def fire_window(*, mps: float, margin: float) -> float:
+    """Seconds of real call times `fire` checks: the carrier's window plus half the
+    room the booking margin leaves. The other half absorbs firing jitter, so a call
+    that starts on time is never refused; the guard covers the moment between our
+    check and the carrier counting the call."""
+    carrier = max(1, math.ceil(mps)) / mps
+    return carrier * (1 + (1 / margin - 1) / 2)
+
+
+def fire(
+    *, sender: str, nonce: str, segments: int, mps: float, margin: float = 1.0
+) -> float | None:
+    """The booked message `nonce` is about to be sent (see :func:`schedule`): the moment
+    (epoch seconds, Redis clock) its call was counted in the window log, when the
+    carrier's window has room for it now; None (its booking dropped) otherwise. The
+    caller should not call the provider much later than that moment."""
+    window = fire_window(mps=mps, margin=margin)
+    counted = _fire_script_for(settings.REDIS_URL)(
+        keys=[f"{LOG_PREFIX}{sender}"],
+        args=[
+            f"{nonce}:{segments}",
+            math.ceil(window * 1_000_000),
+            max(1, math.ceil(mps)),
+            segments,
+            math.ceil(window * 1000) + _TTL_SLACK_MS,
+        ],
+    )
+    return int(counted) / 1_000_000 if int(counted) else None
+
+
+def unfire(*, sender: str, nonce: str, segments: int) -> None:
+    """Take back a :func:`fire` whose call did not go after all."""
+    _fire_script_for(settings.REDIS_URL).registered_client.zrem(
+        f"{LOG_PREFIX}{sender}", f"{nonce}:{segments}"
     )

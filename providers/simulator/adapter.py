@@ -2,6 +2,8 @@ import time
 from decimal import Decimal
 from typing import Literal
 
+from django.db import connection
+
 from ..base import (
     AvailableNumber,
     MessagingProvider,
@@ -27,11 +29,16 @@ class SimulatorProvider(MessagingProvider):
     def send(self, request: SendRequest) -> SendResult:
         # The carrier counts a request against the sender's MPS when it arrives; the
         # latency is how long the answer (or the error) takes to come back.
+        arrival_us = time.time_ns() // 1000  # what the carrier's window counts
         latency_ms = int(setting("SIMULATOR_LATENCY_MS", 100))
         try:
-            msg = services.message_accept(request=request)
+            msg = services.message_accept(request=request, arrival_us=arrival_us)
         finally:
             if latency_ms > 0:
+                # The carrier's database is not ours to hold while the answer travels:
+                # give the connection back to the pool for the round trip.
+                if not connection.in_atomic_block:
+                    connection.close()
                 time.sleep(latency_ms / 1000)  # the API round trip
         return SendResult(
             provider_message_id=str(msg.id),

@@ -4,17 +4,17 @@ provisioning numbers and 10DLC registrations."""
 import logging
 import time
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ..base import PermanentError, RateLimitedError, SendRequest, infer_kind, provider_error
 from ..encoding import MAX_PARTS, segment_count
 from ..models import SimulatorMessage, SimulatorNumber, SimulatorRegistration, SimulatorViolation
-from . import events
+from . import events, lifecycle
 from .behaviour import API_REJECTIONS, ERROR_TITLES, decide_fate, default_mps, setting
 from .throughput import give_back_segments, take_segments
 
@@ -56,7 +56,23 @@ def _reject(code: str) -> PermanentError:
     return error
 
 
-def message_accept(*, request: SendRequest) -> SimulatorMessage:
+def _insert_once(msg: SimulatorMessage) -> bool:
+    """INSERT the send unless its idempotency key is already logged (one statement, no
+    lookup first). False when it was."""
+    fields = [f for f in SimulatorMessage._meta.concrete_fields]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    values = [f.get_db_prep_save(f.pre_save(msg, True), connection) for f in fields]
+    table = connection.ops.quote_name(SimulatorMessage._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
+            " ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1",
+            values,
+        )
+        return cursor.fetchone() is not None
+
+
+def message_accept(*, request: SendRequest, arrival_us: int | None = None) -> SimulatorMessage:
     """Accept one send like the network would, or raise a ProviderError.
 
     Order matters: the sender's throughput is counted first, the moment the request
@@ -79,17 +95,13 @@ def message_accept(*, request: SendRequest) -> SimulatorMessage:
     kind, mps = sender_mps(request.from_)
     nonce = f"{request.idempotency_key}:{uuid.uuid4().hex[:8]}"  # unique per request
     allowed, in_window, limit = take_segments(
-        sender=request.from_, mps=mps, parts=parts, nonce=nonce
+        sender=request.from_, mps=mps, parts=parts, nonce=nonce, arrival_us=arrival_us
     )
-    existing = SimulatorMessage.objects.filter(idempotency_key=request.idempotency_key).first()
-    if existing is not None:
-        # A replay (Telnyx answers a repeated idempotency key with the original): it
-        # sends nothing, so it gives back what it just counted.
-        if allowed:
-            give_back_segments(sender=request.from_, parts=parts, nonce=nonce)
-        return existing
-    now = timezone.now()
+    now = datetime.fromtimestamp(arrival_us / 1_000_000, tz=UTC) if arrival_us else timezone.now()
     if not allowed:
+        existing = SimulatorMessage.objects.filter(idempotency_key=request.idempotency_key).first()
+        if existing is not None:  # a replay sends nothing, so it is never over the limit
+            return existing
         violation_record(
             from_number=request.from_, at=now, count_in_window=in_window, limit=limit, parts=parts
         )
@@ -116,21 +128,18 @@ def message_accept(*, request: SendRequest) -> SimulatorMessage:
         error_code=fate.error_code,
         reply=fate.reply,
     )
-    try:
-        with transaction.atomic():
-            msg.save(force_insert=True)
-    except IntegrityError:
-        # A concurrent send with the same key won; answer with its message.
+    if not _insert_once(msg):
+        # A replay (Telnyx answers a repeated idempotency key with the original): it
+        # sends nothing, so it gives back what it just counted.
+        give_back_segments(sender=request.from_, parts=parts, nonce=nonce)
         return SimulatorMessage.objects.get(idempotency_key=request.idempotency_key)
-
-    from .tasks import deliver_lifecycle
 
     message_id = str(msg.id)
 
     def schedule_lifecycle() -> None:
         try:
-            deliver_lifecycle.delay(message_id)
-        except Exception:  # the broker is down: the send stands; its receipts are lost
+            lifecycle.accepted(message_id)
+        except Exception:  # Redis is down: the send stands; its receipts are lost
             log.exception("could not schedule the receipts of simulator message %s", message_id)
 
     transaction.on_commit(schedule_lifecycle)

@@ -69,3 +69,41 @@ def post_webhook(signing_keys):
         )
 
     return post
+
+
+@pytest.fixture(autouse=True)
+def no_drain_kick_pending():
+    """The drain's debounce mark lives in the test Redis db; a test that kicked without
+    a worker must not make the next one's kick look already queued."""
+    from providers.services import DRAIN_KICK_KEY
+
+    client = redis.Redis.from_url(django_settings.REDIS_URL)
+    client.delete(DRAIN_KICK_KEY)
+    yield client
+    client.delete(DRAIN_KICK_KEY)
+
+
+def receipts_for(provider_id: str, *, from_number: str, outcome: str = "delivered") -> list[dict]:
+    """message.sent and message.finalized for a send the simulator accepted as
+    `provider_id` (unsaved: only the events are built)."""
+    import uuid
+
+    from django.utils import timezone
+
+    from providers.models import SimulatorMessage
+    from providers.simulator import events
+
+    sim = SimulatorMessage(
+        id=uuid.UUID(provider_id),
+        idempotency_key=str(uuid.uuid4()),
+        from_number=from_number,
+        to_number="+15035550100",
+        text="Hi",
+        parts=1,
+        encoding="GSM-7",
+        kind="long",
+        accepted_at=timezone.now(),
+        outcome=outcome,
+        error_code="30003" if outcome == "delivery_failed" else "",
+    )
+    return [events.message_sent(sim), events.message_finalized(sim)]

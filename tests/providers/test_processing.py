@@ -10,7 +10,7 @@ from django.utils import timezone
 from contacts.models import EngagementEvent
 from providers import hooks
 from providers.hooks import EventOutcome, UnprocessableEvent
-from providers.models import SimulatorMessage, WebhookEvent, WebhookStatus
+from providers.models import WebhookEvent, WebhookStatus
 from providers.services import (
     WebhookProcessingError,
     rematch_parked,
@@ -20,6 +20,7 @@ from providers.services import (
 from providers.simulator import events
 from providers.tasks import retry_parked_events
 from tests.factories import make_account, make_number
+from tests.providers.conftest import receipts_for
 
 pytestmark = pytest.mark.django_db
 
@@ -44,19 +45,7 @@ def received(to: str, from_: str = "+15035550142", text: str = "Yes") -> dict:
 
 
 def delivery_events(message_id: str) -> list[dict]:
-    msg = SimulatorMessage(
-        id=uuid.UUID(message_id),
-        idempotency_key="k",
-        from_number="+19715550301",
-        to_number="+15035550100",
-        text="Hi",
-        parts=1,
-        encoding="GSM-7",
-        kind="long",
-        accepted_at=timezone.now(),
-        outcome="delivered",
-    )
-    return [events.message_sent(msg), events.message_finalized(msg)]
+    return receipts_for(message_id, from_number="+19715550301")
 
 
 def store(envelope: dict) -> WebhookEvent:

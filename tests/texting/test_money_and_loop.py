@@ -1,6 +1,7 @@
 """Money (per-segment debits, never below zero, pause when empty) and the drain loop
 (several loops sharing senders through Redis ownership), against the simulator."""
 
+import datetime
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -9,6 +10,7 @@ from decimal import Decimal
 import pytest
 import redis
 from django.conf import settings as django_settings
+from django.utils import timezone
 
 from accounts.models import Account
 from accounts.services import balance_debit
@@ -185,3 +187,51 @@ def test_a_message_retried_after_a_crash_is_charged_once(settings):
     assert Message.objects.get(campaign=campaign).status == "sent"
     account.refresh_from_db()
     assert account.balance == Decimal("0.9930")
+
+
+@pytest.mark.django_db
+def test_a_claim_pays_for_its_whole_batch_or_leaves_it_to_be_paid_one_by_one(settings):
+    settings.SEGMENT_PRICE = {"long": "0.0070"}
+    account = make_account(balance=Decimal("0.0280"))  # exactly four segments' worth
+    campaign = commit(account, n=4, senders=[("+19715550021", 50)]).campaign
+    rows = dispatch.claim(sender="+19715550021", limit=4)
+    assert [row.paid for row in rows] == [True] * 4
+    account.refresh_from_db()
+    assert account.balance == Decimal("0")
+    assert set(Message.objects.filter(campaign=campaign).values_list("charged", flat=True)) == {
+        Decimal("0.0070")
+    }
+
+    # Money for two of the next four: the batch debit does not go through at all...
+    Account.objects.filter(pk=account.pk).update(balance=Decimal("0.0140"))
+    dispatch.requeue([row.id for row in rows], after=0, undo_attempt=True)  # refunds them
+    Account.objects.filter(pk=account.pk).update(balance=Decimal("0.0140"))
+    rows = dispatch.claim(sender="+19715550021", limit=4)
+    assert [row.paid for row in rows] == [False] * 4
+    account.refresh_from_db()
+    assert account.balance == Decimal("0.0140")
+    # ... and the final check charges one by one: two go, the rest wait, paused.
+    info = dispatch.sender_info(["+19715550021"])["+19715550021"]
+    batch, result = dispatch.prepare(info, [(row, 0.0) for row in rows])
+    assert len(batch.calls) == 2 and result.deferred == 2
+    account.refresh_from_db()
+    assert account.balance == Decimal("0")
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.PAUSED
+    assert Message.objects.filter(campaign=campaign, status="queued", charged=None).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_running_loop_waits_for_a_message_due_shortly_and_sends_it_on_time(settings):
+    settings.SIMULATOR_LATENCY_MS = 0
+    account = make_account()
+    campaign = commit(account, n=1, senders=[("+19715550031", 10)]).campaign
+    due = timezone.now() + datetime.timedelta(seconds=1.5)
+    Message.objects.filter(campaign=campaign).update(send_after=due)
+    loop = dispatch.Drainer(pool=ThreadPoolExecutor(4), max_in_flight=4)
+    # Nothing is due yet: the loop must not give up after its idle time and leave the
+    # message to the next kick; it claims it when it comes due.
+    loop.run(6.0)
+    message = Message.objects.get(campaign=campaign)
+    assert message.status == "sent"
+    assert (message.sent_at - due).total_seconds() < 0.5

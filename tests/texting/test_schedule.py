@@ -84,3 +84,51 @@ def test_an_oversize_message_waits_for_an_empty_window(sender):
     # 3 segments at 1 MPS: only into an empty window; the next waits its three intervals.
     assert slots[1] > 1.0
     assert slots[2] - slots[1] == pytest.approx(3 / MARGIN, abs=1e-5)
+
+
+def test_a_call_is_refused_when_the_real_call_times_would_overfill_the_carriers_window(sender):
+    # Ten calls went out back to back (late ones bunched up): the eleventh must wait
+    # until the first leaves the window, whatever its booking said.
+    for i in range(10):
+        assert ratelimit.fire(sender=sender, nonce=f"n{i}", segments=1, mps=10, margin=MARGIN)
+    assert not ratelimit.fire(sender=sender, nonce="late", segments=1, mps=10, margin=MARGIN)
+    # A refused call leaves nothing behind: taking one back frees its place.
+    ratelimit.unfire(sender=sender, nonce="n0", segments=1)
+    assert ratelimit.fire(sender=sender, nonce="late", segments=1, mps=10, margin=MARGIN)
+
+
+def test_the_fire_window_guards_the_carrier_but_tolerates_on_time_jitter():
+    window = ratelimit.fire_window(mps=10, margin=MARGIN)
+    spacing = 10 / (10 * MARGIN)  # ten booked slots span this (the booking window)
+    assert 1.0 < window < spacing
+    # ... and the carrier's own 1 s window plus a guard for fractional rates too.
+    assert ratelimit.fire_window(mps=0.5, margin=MARGIN) > 2.0
+
+
+def test_several_messages_are_booked_in_one_call_and_stop_at_the_horizon(sender):
+    bookings = ratelimit.schedule_many(
+        sender=sender,
+        mps=10,
+        messages=[(1, f"m{i}", None, 0.0) for i in range(5)],
+        horizon=0.25,
+        margin=MARGIN,
+    )
+    booked = [b for b in bookings if b.booked]
+    # 0, 103, 206 ms fit a 250 ms horizon; the fourth says when to ask again.
+    assert len(booked) == 3 and not bookings[-1].booked and len(bookings) == 4
+    gaps = [b.delay - a.delay for a, b in zip(booked, booked[1:], strict=False)]
+    assert gaps == pytest.approx([1 / (10 * MARGIN)] * 2, abs=2e-3)
+    assert 0 < bookings[-1].delay <= 0.1
+
+
+def test_a_message_not_due_yet_is_booked_no_earlier_than_it_is_due(sender):
+    bookings = ratelimit.schedule_many(
+        sender=sender,
+        mps=10,
+        messages=[(1, "now", None, 0.0), (1, "later", None, 0.25)],
+        horizon=0.3,
+        margin=MARGIN,
+    )
+    assert [b.booked for b in bookings] == [True, True]
+    assert bookings[0].delay < 0.01
+    assert bookings[1].delay == pytest.approx(0.25, abs=0.01)  # not at the 103 ms slot

@@ -364,6 +364,25 @@ def test_campaign_changed_waits_for_the_callers_commit(django_capture_on_commit_
     assert len(callbacks) == 1  # nothing pushed before the change is visible to readers
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_campaign_nobody_watches_costs_no_snapshot_reads():
+    campaign = campaign_in(make_account())
+    client = redis.Redis.from_url(django_settings.REDIS_URL)
+    keys = [f"{live.THROTTLE_PREFIX}{campaign.pk}", f"{live.WATCH_PREFIX}{campaign.pk}"]
+    client.delete(*keys)
+    client.srem(live.DIRTY_KEY, campaign.pk)
+    live.campaign_changed(campaign.pk)
+    live.campaigns_changed([campaign.pk], push=False)  # the dispatcher's way: dirty only
+    assert not client.exists(keys[0])  # no leading-edge read
+    assert live.flush_dirty() == 0  # the flush drops it unread
+    assert not client.sismember(live.DIRTY_KEY, campaign.pk)
+    # A Status tab opens it: the next change is read and pushed (throttle taken).
+    live.watch(campaign.pk)
+    live.campaign_changed(campaign.pk)
+    assert client.exists(keys[0])
+    client.delete(*keys)
+
+
 # --- The WebSocket ----------------------------------------------------------------
 
 

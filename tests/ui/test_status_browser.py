@@ -6,7 +6,6 @@ Watches the counters rise to completion without a reload, and pauses and resumes
 send with the tab's buttons. Screenshots go to test-artifacts/ for a human to judge.
 """
 
-import socket
 import threading
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from django.test import Client
 
 from tests.factories import make_account, make_contact, make_member, make_number
 from tests.providers.conftest import celery_eager, mps_windows, signing_keys  # noqa: F401
+from tests.servers import uvicorn_thread
 from tests.ui.test_browser import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, PHONE
 from texting import tasks
 from texting.commit import campaign_commit
@@ -27,17 +27,10 @@ RECIPIENTS = 30
 MPS = 5  # about six seconds of sending: time to pause in the middle
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def asgi_server(transactional_db):
     """config.asgi.application under uvicorn in a thread (pytest-django's live_server is
     WSGI: no WebSockets). Static files are served by Django's ASGI static handler."""
-    import uvicorn
     from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
     from config.asgi import application
@@ -48,25 +41,8 @@ def asgi_server(transactional_db):
         handler = static if scope["type"] == "http" else application
         await handler(scope, receive, send)
 
-    port = _free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        lifespan="off",
-        log_level="warning",
-        ws="websockets-sansio",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with uvicorn_thread(app, ws="websockets-sansio") as url:
+        yield url
 
 
 class Worker:
