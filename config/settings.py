@@ -279,6 +279,8 @@ DISPATCH_LEASE_SECONDS = env.int("DISPATCH_LEASE_SECONDS", default=60)
 # One drain loop runs at most this long (then the next beat kick starts another; the
 # handover costs its senders up to a second, so not too often).
 DISPATCH_LOOP_SECONDS = env.float("DISPATCH_LOOP_SECONDS", default=300)
+# A drain loop with nothing to do for this long ends (the next beat kick starts another).
+DISPATCH_IDLE_EXIT_SECONDS = env.float("DISPATCH_IDLE_EXIT_SECONDS", default=5.0)
 # Provider calls in flight per drain loop (threads; the calls are network-bound).
 DISPATCH_MAX_IN_FLIGHT = env.int("DISPATCH_MAX_IN_FLIGHT", default=48)
 

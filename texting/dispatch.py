@@ -91,7 +91,6 @@ DRAINERS = "dispatch:drainers"
 OWNER_TTL_MS = 3000
 HOUSEKEEPING_SECONDS = 1.0
 OWNERSHIP_SECONDS = 0.25
-IDLE_EXIT_SECONDS = 0.5
 SHARE_WAIT_SECONDS = 3.0
 # A window check that took longer than this is stale by the time the call goes.
 FIRE_STALE_SECONDS = 0.010
@@ -728,6 +727,10 @@ class Drainer:
     in_flight: int = 0
     claimed: int = 0
     upcoming_until: float = 0.0  # monotonic: an owned sender has a message due by then
+    # Idle this long (nothing claimed or in flight), the loop ends. Long enough that the
+    # loops of every process are still up when the next campaign starts: loops joining
+    # one by one would pass senders between them, and each handover costs sends.
+    idle_exit: float = field(default_factory=lambda: float(settings.DISPATCH_IDLE_EXIT_SECONDS))
     waiting_for_share: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _idle: threading.Condition = field(init=False)
@@ -856,7 +859,7 @@ class Drainer:
 
     def run(self, seconds: float) -> int:
         """Drain for up to `seconds`; ends sooner once nothing was claimed or in flight
-        for IDLE_EXIT_SECONDS (held back by paused campaigns or future send_after alike).
+        for `idle_exit` seconds (held back by paused campaigns or future send_after alike).
         Returns the rows claimed."""
         # Threads waking for their slot get the GIL within a millisecond, not five.
         sys.setswitchinterval(0.001)
@@ -879,7 +882,9 @@ class Drainer:
                 if self.in_flight or self.upcoming_until >= now:
                     busy_at = now
                 elif now - busy_at > (
-                    SHARE_WAIT_SECONDS if self.waiting_for_share else IDLE_EXIT_SECONDS
+                    max(SHARE_WAIT_SECONDS, self.idle_exit)
+                    if self.waiting_for_share
+                    else self.idle_exit
                 ):
                     break
                 if not self.owned:

@@ -7,7 +7,8 @@ design) cost ~2.7 ms of the sender's CPU per message at 200 MPS, and four tasks 
 message flooded the simulator's queue.
 
 The pump (`pump`, the `providers.simulator.pump_lifecycle` task, also run by beat
-every second so a lost kick costs a second) takes due entries in batches with one Lua
+every second so a lost kick costs a second; one runs at a time, under a Redis lease)
+takes due entries in batches with one Lua
 call that moves them to an in-flight set with a deadline, posts their events from a
 small thread pool, and acknowledges each one. An entry whose pump died mid-post goes
 back to the schedule when its deadline passes: a receipt is posted at least once, and
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
@@ -38,9 +40,11 @@ DUE = "sim:lifecycle:due"
 IN_FLIGHT = "sim:lifecycle:inflight"
 KICK = "sim:lifecycle:kick"
 KICK_MS = 200  # at most one kick per this long
+PUMPING = "sim:lifecycle:pumping"  # the running pump's lease: one pump at a time
+PUMPING_MS = 3000
 LEASE_MS = 60_000  # an entry taken by a pump that died comes back after this
 BATCH = 200
-POSTERS = 8
+POSTERS = 16
 MAX_ATTEMPTS = 3  # Telnyx: up to 3 attempts per URL, exponential backoff
 IDLE_EXIT_SECONDS = 1.0
 
@@ -96,18 +100,21 @@ def accepted(message_id: str) -> None:
         while step is not None:
             step = run_step(f"{step[0]}:{message_id}:1")
         return
-    # One round trip: the entry, and the right to kick the pump (debounced).
+    # One round trip: the entry, whether a pump is running, and the right to kick one
+    # (debounced).
     pipe = _redis().pipeline(transaction=False)
     pipe.zadd(DUE, {f"{SENT}:{message_id}:1": _now_ms()})
+    pipe.exists(PUMPING)
     pipe.set(KICK, 1, nx=True, px=KICK_MS)
-    if pipe.execute()[1]:
+    _, pumping, may_kick = pipe.execute()
+    if may_kick and not pumping:
         _kick_now()
 
 
 def _kick_now() -> None:
     from .tasks import pump_lifecycle
 
-    pump_lifecycle.delay()
+    pump_lifecycle.apply_async(expires=5)  # a kick nobody took in time is moot
 
 
 def _post(envelope: dict) -> bool:
@@ -180,25 +187,36 @@ def _run_and_ack(member: str) -> None:
 
 def pump(*, seconds: float = 30.0) -> int:
     """Post what is due, batch by batch, for up to `seconds`; return the steps run.
-    Ends once nothing has been due for a second."""
+    One pump at a time (a lease in Redis; a dead pump's lapses in PUMPING_MS): a kick
+    or beat run that finds one running returns at once. Ends once nothing has been due
+    for a second."""
     client = _redis()
+    token = uuid.uuid4().hex
+    if not client.set(PUMPING, token, nx=True, px=PUMPING_MS):
+        return 0
     take = client.register_script(_TAKE)
     deadline = time.monotonic() + seconds
     done = 0
     idle_since = time.monotonic()
-    with ThreadPoolExecutor(POSTERS) as posters:
-        while time.monotonic() < deadline:
-            members = [
-                m.decode() for m in take(keys=[DUE, IN_FLIGHT], args=[_now_ms(), LEASE_MS, BATCH])
-            ]
-            if members:
-                list(posters.map(_run_and_ack, members))
-                done += len(members)
-                idle_since = time.monotonic()
-                continue
-            if time.monotonic() - idle_since > IDLE_EXIT_SECONDS:
-                break
-            nxt = client.zrange(DUE, 0, 0, withscores=True)
-            wait = (nxt[0][1] - _now_ms()) / 1000 if nxt else 0.1
-            time.sleep(min(max(wait, 0.005), 0.1))
+    try:
+        with ThreadPoolExecutor(POSTERS) as posters:
+            while time.monotonic() < deadline:
+                client.set(PUMPING, token, px=PUMPING_MS)
+                members = [
+                    m.decode()
+                    for m in take(keys=[DUE, IN_FLIGHT], args=[_now_ms(), LEASE_MS, BATCH])
+                ]
+                if members:
+                    list(posters.map(_run_and_ack, members))
+                    done += len(members)
+                    idle_since = time.monotonic()
+                    continue
+                if time.monotonic() - idle_since > IDLE_EXIT_SECONDS:
+                    break
+                nxt = client.zrange(DUE, 0, 0, withscores=True)
+                wait = (nxt[0][1] - _now_ms()) / 1000 if nxt else 0.1
+                time.sleep(min(max(wait, 0.005), 0.1))
+    finally:
+        if client.get(PUMPING) == token.encode():
+            client.delete(PUMPING)
     return done

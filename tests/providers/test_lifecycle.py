@@ -20,9 +20,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def clock(live_server, settings, signing_keys, mps_windows):
     settings.SIMULATOR_WEBHOOK_URL = f"{live_server.url}/webhooks/telnyx/"
     client = redis.Redis.from_url(django_settings.REDIS_URL)
-    client.delete(lifecycle.DUE, lifecycle.IN_FLIGHT, lifecycle.KICK)
+    client.delete(lifecycle.DUE, lifecycle.IN_FLIGHT, lifecycle.KICK, lifecycle.PUMPING)
     yield client
-    client.delete(lifecycle.DUE, lifecycle.IN_FLIGHT, lifecycle.KICK)
+    client.delete(lifecycle.DUE, lifecycle.IN_FLIGHT, lifecycle.KICK, lifecycle.PUMPING)
 
 
 def send(to: str, key: str) -> str:
@@ -60,3 +60,10 @@ def test_a_failed_post_is_retried_later_not_lost(clock, settings):
     retry = clock.zscore(lifecycle.DUE, f"sent:{message_id}:2")
     assert retry is not None and retry > time.time() * 1000  # attempt 2, with a backoff
     assert clock.zcard(lifecycle.IN_FLIGHT) == 0
+
+
+def test_one_pump_at_a_time(clock):
+    clock.set(lifecycle.PUMPING, "another pump", px=3000)
+    send("+12025550100", "life-4")
+    assert lifecycle.pump(seconds=2) == 0  # it leaves the work to the running one
+    assert clock.zcard(lifecycle.DUE) == 1

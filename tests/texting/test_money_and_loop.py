@@ -147,7 +147,10 @@ def test_two_drain_loops_share_the_senders_and_send_everything_once(settings):
     # Long codes: the simulator enforces 10 MPS for numbers it did not provision.
     senders = [("+19715550011", 10), ("+19715550012", 10), ("+19715550013", 5)]
     campaign = commit(account, n=50, senders=senders).campaign
-    loops = [dispatch.Drainer(pool=ThreadPoolExecutor(8), max_in_flight=8) for _ in range(2)]
+    loops = [
+        dispatch.Drainer(pool=ThreadPoolExecutor(8), max_in_flight=8, idle_exit=0.5)
+        for _ in range(2)
+    ]
     threads = [threading.Thread(target=loop.run, args=(10.0,)) for loop in loops]
     started = time.monotonic()
     for thread in threads:
@@ -228,7 +231,7 @@ def test_a_running_loop_waits_for_a_message_due_shortly_and_sends_it_on_time(set
     campaign = commit(account, n=1, senders=[("+19715550031", 10)]).campaign
     due = timezone.now() + datetime.timedelta(seconds=1.5)
     Message.objects.filter(campaign=campaign).update(send_after=due)
-    loop = dispatch.Drainer(pool=ThreadPoolExecutor(4), max_in_flight=4)
+    loop = dispatch.Drainer(pool=ThreadPoolExecutor(4), max_in_flight=4, idle_exit=0.5)
     # Nothing is due yet: the loop must not give up after its idle time and leave the
     # message to the next kick; it claims it when it comes due.
     loop.run(6.0)
