@@ -274,6 +274,9 @@ SEGMENT_PRICE = {"long": "0.0070", "toll_free": "0.0080", "short": "0.0060"}
 # longer than the carrier's, so send-time jitter never puts one segment too many in
 # the carrier's sliding second.
 DISPATCH_RATE_MARGIN = env.float("DISPATCH_RATE_MARGIN", default=0.97)
+# A sender that fell behind its pace may send up to this many seconds early to catch up
+# (its carrier window still holds): a stall costs a moment, not a lasting lag.
+DISPATCH_CATCH_UP_SECONDS = env.float("DISPATCH_CATCH_UP_SECONDS", default=0.2)
 # A claimed message whose worker died goes back to the queue after this long.
 DISPATCH_LEASE_SECONDS = env.int("DISPATCH_LEASE_SECONDS", default=60)
 # One drain loop runs at most this long (then the next beat kick starts another; the

@@ -94,6 +94,7 @@ OWNERSHIP_SECONDS = 0.25
 SHARE_WAIT_SECONDS = 3.0
 # A window check that took longer than this is stale by the time the call goes.
 FIRE_STALE_SECONDS = 0.010
+FIRE_TRIES = 3
 EMPTY_CLAIM_SECONDS = 0.05  # nothing was due: look again this soon
 SWEEP_BATCH = 5000
 UPCOMING_SECONDS = 2.0  # a message due within this keeps the loop running for it
@@ -510,21 +511,7 @@ def call(batch: Batch, message: Message, row: Claimed, fire_at: float) -> str:
         idempotency_key=str(message.idempotency_key),
     )
     try:
-        counted = ratelimit.fire(
-            sender=sender.e164,
-            nonce=row.nonce,
-            segments=message.segments,
-            mps=sender.mps,
-            margin=margin(),
-        )
-        fits = counted is not None
-        # The check is only as good as its moment: a thread stalled (a busy CPU, the
-        # GIL) between the check and the call would reach the carrier later than the
-        # window log says. Then take the slot back; the next claim books a fresh one.
-        # (Redis and this host share a clock here; a skewed clock disables the check.)
-        if fits and FIRE_STALE_SECONDS < time.time() - counted < 1.0:
-            ratelimit.unfire(sender=sender.e164, nonce=row.nonce, segments=message.segments)
-            fits = False
+        fits = _fire(sender, row, message)
     except redis.RedisError:  # no window log: the booking made room; go on it
         log.warning("could not check the window log for message %s", message.pk)
         fits = True
@@ -539,6 +526,29 @@ def call(batch: Batch, message: Message, row: Claimed, fire_at: float) -> str:
         if batch.done(outcome, accepted):
             finish_batch(batch)
     return outcome
+
+
+def _fire(sender: Sender, row: Claimed, message: Message) -> bool:
+    """The carrier-window check right before the call (`ratelimit.fire`). The check is
+    only as good as its moment: if this thread stalled (a busy CPU, the GIL) between
+    it and now, the call would reach the carrier later than the window log says, so
+    the check is taken back and made again, fresh. False: the window is full now, or
+    the thread keeps stalling (the message goes back to the queue).
+    (Redis and this host share a clock here; a skewed clock disables the freshness test.)"""
+    for _ in range(FIRE_TRIES):
+        counted = ratelimit.fire(
+            sender=sender.e164,
+            nonce=row.nonce,
+            segments=message.segments,
+            mps=sender.mps,
+            margin=margin(),
+        )
+        if counted is None:
+            return False
+        if not FIRE_STALE_SECONDS < time.time() - counted < 1.0:
+            return True
+        ratelimit.unfire(sender=sender.e164, nonce=row.nonce, segments=message.segments)
+    return False
 
 
 def _send(
@@ -637,6 +647,7 @@ def book(sender: Sender, rows: list[Claimed]) -> tuple[list[tuple[Claimed, float
         ],
         horizon=HORIZON,
         margin=margin(),
+        catch_up=float(settings.DISPATCH_CATCH_UP_SECONDS),
     )
     # Delays are relative to the script's moment: anchor them to one reading of the clock.
     now = time.monotonic()

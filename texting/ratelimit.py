@@ -231,7 +231,8 @@ def reset(*, sender: str) -> None:
 #
 # KEYS[1] = TAT (the next free moment, µs), KEYS[2] = log (sorted set: member
 # "<nonce>:<segments>", score = slot µs). ARGV = window_us, limit, horizon_us, slack_ms,
-# then one (interval_us, segments, nonce, not_before_us from now) quadruple per message
+# catch_up_us (how far a message may go ahead of the GCRA pace when the sender has
+# fallen behind it; the window still holds), then one (interval_us, segments, nonce, not_before_us from now) quadruple per message
 # (a message not due yet is booked no earlier than that), booked in order until one
 # does not fit. Returns one µs-from-now per message booked; if one did not fit, a last
 # entry: -1 - (µs until asking again could succeed).
@@ -242,14 +243,15 @@ local window = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local horizon = tonumber(ARGV[3])
 local slack_ms = tonumber(ARGV[4])
+local catch_up = tonumber(ARGV[5])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
 local out = {}
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 local last_tat = nil
-for k = 5, #ARGV, 4 do
+for k = 6, #ARGV, 4 do
   local interval = tonumber(ARGV[k])
   local segments = tonumber(ARGV[k + 1])
-  local slot = tat
+  local slot = tat - catch_up
   if slot < now then slot = now end
   local not_before = now + tonumber(ARGV[k + 3])
   if slot < not_before then slot = not_before end
@@ -269,7 +271,8 @@ for k = 5, #ARGV, 4 do
     out[#out + 1] = -1 - (slot - horizon - now)
     break
   end
-  tat = slot + segments * interval
+  if slot > tat then tat = slot end
+  tat = tat + segments * interval
   last_tat = tat
   redis.call('ZADD', KEYS[2], slot, ARGV[k + 2] .. ':' .. segments)
   out[#out + 1] = slot - now
@@ -334,17 +337,28 @@ def schedule_many(
     messages: list[tuple[int, str, float | None, float]],
     horizon: float,
     margin: float = 1.0,
+    catch_up: float = 0.0,
 ) -> list[Booking]:
     """:func:`schedule` for several messages of one sender, in order, in one round trip:
     ``messages`` is ``(segments, nonce, rate, not_before)`` per message, ``not_before``
     in seconds from now (0: as soon as the sender has room). Booking stops at the first
     that does not fit the horizon: the result holds the booked ones, then (if any did
-    not fit) one unbooked Booking saying when to ask again."""
+    not fit) one unbooked Booking saying when to ask again.
+
+    ``catch_up`` (seconds): a sender that fell behind its pace (a stalled call, a
+    handover) may send up to that much early until it has caught up; the carrier's
+    window still bounds every second. 0: strict spacing."""
     if not 0 < margin <= 1:
         raise ValueError(f"margin must be in (0, 1], got {margin!r}")
     limit = max(1, math.ceil(mps))
     window_us = math.ceil(limit / mps / margin * 1_000_000)
-    args: list = [window_us, limit, math.ceil(horizon * 1_000_000), _TTL_SLACK_MS]
+    args: list = [
+        window_us,
+        limit,
+        math.ceil(horizon * 1_000_000),
+        _TTL_SLACK_MS,
+        math.ceil(catch_up * 1_000_000),
+    ]
     for segments, nonce, rate, not_before in messages:
         if isinstance(segments, bool) or not isinstance(segments, int) or segments < 1:
             raise ValueError(f"segments must be an int >= 1, got {segments!r}")

@@ -132,3 +132,30 @@ def test_a_message_not_due_yet_is_booked_no_earlier_than_it_is_due(sender):
     assert [b.booked for b in bookings] == [True, True]
     assert bookings[0].delay < 0.01
     assert bookings[1].delay == pytest.approx(0.25, abs=0.01)  # not at the 103 ms slot
+
+
+def test_catch_up_lets_a_lagging_sender_go_early_but_never_past_the_window(sender):
+    def book(n: int, catch_up: float) -> list[float]:
+        return [
+            b.delay
+            for b in ratelimit.schedule_many(
+                sender=sender,
+                mps=10,
+                messages=[(1, f"c{catch_up}-{i}", None, 0.0) for i in range(n)],
+                horizon=100.0,
+                margin=MARGIN,
+                catch_up=catch_up,
+            )
+        ]
+
+    strict = book(2, 0.0)
+    assert strict[1] - strict[0] == pytest.approx(1 / (10 * MARGIN), abs=2e-3)
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.delete(ratelimit.KEY_PREFIX + sender, ratelimit.LOG_PREFIX + sender)
+    # Up to 0.2 s ahead of the pace: the first three go at once...
+    delays = book(30, 0.2)
+    assert delays[2] < 0.01
+    # ... and the carrier's window still holds over all of them.
+    slots = sorted(delays)
+    assert worst_window(slots, [1] * 30) <= 10
+    assert worst_window(slots, [1] * 30, width=1.025) <= 10
