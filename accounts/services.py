@@ -139,9 +139,10 @@ def account_update_settings(*, account: Account, actor: AbstractBaseUser, **fiel
 
 
 # --- Balance ------------------------------------------------------------------------
-# The send engine debits before each provider call and credits back what was not sent.
-# One conditional UPDATE each: concurrent workers can never take the balance below
-# zero (the CHECK constraint is the backstop), and no row lock is held across a call.
+# The send engine debits a whole claim in its claim statement and credits back what was
+# not sent (texting.dispatch); this is its one-message path. One conditional UPDATE:
+# concurrent workers can never take the balance below zero (the CHECK constraint is the
+# backstop), and no row lock is held across a call.
 
 
 def balance_debit(*, account_id: int, amount: Decimal) -> bool:
@@ -153,9 +154,3 @@ def balance_debit(*, account_id: int, amount: Decimal) -> bool:
             balance=F("balance") - amount
         )
     )
-
-
-def balance_credit(*, account_id: int, amount: Decimal) -> None:
-    """Give back `amount` (a debited send that did not go)."""
-    if amount > 0:
-        Account.objects.filter(pk=account_id).update(balance=F("balance") + amount)
