@@ -125,9 +125,19 @@ class Message(models.Model):
     """One SMS/MMS, both ways. Outbound rows are the send queue: workers claim due rows
     per sender with FOR UPDATE SKIP LOCKED (see the partial index `message_due`)."""
 
-    # No single-column indexes on account or campaign: `message_to_recent` and
-    # `message_campaign_status` lead with them, and every index is paid per committed row.
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # This is the send queue, written 100k rows per commit, so every index and trigger
+    # is paid per recipient (docs/benchmarks.md, commit):
+    # - No single-column indexes on account, campaign or contact: `message_to_recent`
+    #   and `message_campaign_status` lead with the first two, and nothing looks
+    #   messages up by contact id (a person's messages are found by phone).
+    # - No database foreign keys: the RI triggers cost 1.9 s of a 100k-row commit
+    #   (200k checks at COMMIT; performance.md §3). Rows are only written by the
+    #   commit, which reads the contacts and locks the campaign in the same
+    #   transaction, and by services that hold the account; deleting an account or a
+    #   campaign still cascades through Django's collector (on_delete=CASCADE).
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     campaign = models.ForeignKey(
         Campaign,
         null=True,
@@ -135,11 +145,10 @@ class Message(models.Model):
         on_delete=models.CASCADE,
         related_name="messages",
         db_index=False,
+        db_constraint=False,
     )
-    # No database FK: the RI trigger costs ~40% of a 100k-row commit (performance.md §3);
-    # contacts are never hard-deleted while messages reference them.
     contact = models.ForeignKey(
-        Contact, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+        Contact, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
     )
     direction = models.CharField(
         max_length=8, choices=Direction.choices, default=Direction.OUTBOUND
@@ -180,8 +189,12 @@ class Message(models.Model):
                 condition=models.Q(campaign__isnull=False),
                 name="one_message_per_campaign_contact",
             ),
+            # Partial: a committed row has no provider id yet, so the commit writes no
+            # entry here; `provider_message_id = x` lookups still use it.
             models.UniqueConstraint(
-                fields=["provider_message_id"], name="message_provider_message_id_unique"
+                fields=["provider_message_id"],
+                condition=models.Q(provider_message_id__isnull=False),
+                name="message_provider_message_id_unique",
             ),
         ]
         indexes = [

@@ -105,6 +105,22 @@ def test_local_presence_prefers_a_sender_in_the_recipients_state(setup):
     }
 
 
+def test_every_message_gets_its_own_idempotency_key(setup):
+    """The provider replays a key it has seen, so two messages sharing one would lose
+    the second: keys differ within a campaign and across campaigns to the same people."""
+    account, user, senders = setup
+    contacts = [make_contact(account, f"+1971555{i:04d}") for i in range(100, 140)]
+    ids = [c.pk for c in contacts]
+    for name in ("First", "Second"):
+        campaign_commit(
+            campaign=draft(account, user, senders, name=name, audience={"contact_ids": ids}),
+            actor=user,
+        )
+    keys = list(Message.objects.filter(account=account).values_list("idempotency_key", flat=True))
+    assert len(keys) == 80 and len(set(keys)) == 80
+    assert {key.version for key in keys} == {4}
+
+
 def test_a_retried_commit_adds_nothing(setup):
     account, user, senders = setup
     contacts = [make_contact(account, f"+1971555{i:04d}") for i in range(100, 110)]
