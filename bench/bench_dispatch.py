@@ -379,16 +379,26 @@ def run_paced(cfg: BenchConfig, manager: ProcessManager) -> BenchResult:
     latency = call_offset(cfg)
     with connection.cursor() as cursor:
         cursor.execute(
+            # Due = the moment the respacing gave the message, recomputed the same way
+            # (a requeued row's send_after moves later: it must not hide its wait).
             """
-            SELECT m.from_number,
-                   extract(epoch FROM greatest(m.send_after, c.committed_at)),
-                   extract(epoch FROM s.accepted_at)
-            FROM texting_message m
-            JOIN texting_campaign c ON c.id = m.campaign_id
-            LEFT JOIN providers_simulatormessage s ON s.idempotency_key = m.idempotency_key::text
-            WHERE m.send_after >= to_timestamp(%s) AND m.send_after < to_timestamp(%s)
+            WITH due AS (
+                SELECT m.id, m.from_number, m.idempotency_key, extract(epoch FROM greatest(
+                           to_timestamp(%(t0)s)
+                           + make_interval(secs => (r.k - 1) / (%(fraction)s * p.mps)),
+                           c.committed_at)) AS due
+                FROM (SELECT id, row_number() OVER (PARTITION BY from_number ORDER BY id) AS k
+                      FROM texting_message) r
+                JOIN texting_message m ON m.id = r.id
+                JOIN texting_campaign c ON c.id = m.campaign_id
+                JOIN numbers_phonenumber p ON p.e164 = m.from_number
+            )
+            SELECT d.from_number, d.due, extract(epoch FROM s.accepted_at)
+            FROM due d
+            LEFT JOIN providers_simulatormessage s ON s.idempotency_key = d.idempotency_key::text
+            WHERE d.due >= %(start)s AND d.due < %(end)s
             """,
-            [start, end],
+            {"t0": t0, "fraction": fraction, "start": start, "end": end},
         )
         rows = cursor.fetchall()
     delays, missed, by_sender = [], 0, defaultdict(list)

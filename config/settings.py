@@ -275,8 +275,10 @@ SEGMENT_PRICE = {"long": "0.0070", "toll_free": "0.0080", "short": "0.0060"}
 # the carrier's sliding second.
 DISPATCH_RATE_MARGIN = env.float("DISPATCH_RATE_MARGIN", default=0.97)
 # A sender that fell behind its pace may send up to this many seconds early to catch up
-# (its carrier window still holds): a stall costs a moment, not a lasting lag.
-DISPATCH_CATCH_UP_SECONDS = env.float("DISPATCH_CATCH_UP_SECONDS", default=0.2)
+# (its carrier window still holds): a stall costs a moment, not a lasting lag. About
+# one window: at 95% of the rate the spacing alone leaves 2% spare, so a 0.5 s lag
+# would otherwise last ~25 s; the window's own room clears it at once.
+DISPATCH_CATCH_UP_SECONDS = env.float("DISPATCH_CATCH_UP_SECONDS", default=1.0)
 # A claimed message whose worker died goes back to the queue after this long.
 DISPATCH_LEASE_SECONDS = env.int("DISPATCH_LEASE_SECONDS", default=60)
 # One drain loop runs at most this long (then the next beat kick starts another; the
@@ -286,6 +288,9 @@ DISPATCH_LOOP_SECONDS = env.float("DISPATCH_LOOP_SECONDS", default=300)
 DISPATCH_IDLE_EXIT_SECONDS = env.float("DISPATCH_IDLE_EXIT_SECONDS", default=5.0)
 # Provider calls in flight per drain loop (threads; the calls are network-bound).
 DISPATCH_MAX_IN_FLIGHT = env.int("DISPATCH_MAX_IN_FLIGHT", default=48)
+# Drain loops kicked when a campaign starts sending (at least the dispatch processes
+# there are: the Procfile's dispatcher has 2; extra kicks expire unused).
+DISPATCH_KICK_LOOPS = env.int("DISPATCH_KICK_LOOPS", default=4)
 
 # --- Production hardening (active whenever DEBUG is off) ----------------------------
 if not DEBUG:

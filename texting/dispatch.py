@@ -44,6 +44,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
+import math
 import random
 import sys
 import threading
@@ -57,7 +58,8 @@ from functools import lru_cache
 import redis
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from accounts.services import balance_debit
@@ -98,6 +100,7 @@ FIRE_TRIES = 3
 EMPTY_CLAIM_SECONDS = 0.05  # nothing was due: look again this soon
 SWEEP_BATCH = 5000
 UPCOMING_SECONDS = 2.0  # a message due within this keeps the loop running for it
+SENDER_LOAD_FLOOR = 25.0  # MPS a sender counts for at least when loops share senders
 
 # One statement (autocommit: one round trip, the account row locked only for it): take
 # the due rows, debit what the ones not yet paid for cost, and mark them `sending` with
@@ -284,7 +287,11 @@ def requeue(ids: list[int], *, after: float, undo_attempt: bool = False, **field
     update = {
         "status": MessageStatus.QUEUED,
         "lease_until": None,
-        "send_after": timezone.now() + datetime.timedelta(seconds=after),
+        # Never earlier than it was due: a row claimed ahead of its time (within the
+        # horizon) and handed back keeps its place in a paced or scheduled stream.
+        "send_after": Greatest(
+            F("send_after"), Value(timezone.now() + datetime.timedelta(seconds=after))
+        ),
         **fields,
     }
     if undo_attempt:
@@ -678,15 +685,24 @@ def _interval(sender: Sender) -> float:
     return 1 / (sender.mps * margin())
 
 
-def batch_size(sender: Sender, booked_until: float | None = None) -> int:
+def batch_size(sender: Sender, booked_until: float | None = None, *, catch_up: bool = True) -> int:
     """Rows one claim takes: the slots left in the horizon after the last booked one
-    (`booked_until`, monotonic; None: not known yet, so one row, whose booking tells).
-    0: nothing fits until the horizon moves on."""
-    if booked_until is None:
-        return 1
+    (`booked_until`, monotonic; None: not known yet). 0: nothing fits until the horizon
+    moves on. `catch_up`: the sender's last booking was not held back by its window, so
+    a sender behind its pace may take more (a backlog that fills the window every
+    second claims only what the horizon holds, instead of claiming and handing back)."""
     now = time.monotonic()
     interval = _interval(sender)
-    next_slot = booked_until + interval if booked_until > now else now
+    if booked_until is None:
+        return 1  # not known yet (the sender was just taken on): its booking tells
+    if booked_until <= now and catch_up:
+        # Nothing booked ahead: the sender may be behind its pace, and then the booking
+        # lets it catch up (`DISPATCH_CATCH_UP_SECONDS`, within the carrier's window),
+        # so the claim offers that many more rows, at most a window's worth. Rows not
+        # due yet do not come.
+        ahead = HORIZON + float(settings.DISPATCH_CATCH_UP_SECONDS)
+        return min(int(ahead / interval) + 1, max(1, math.ceil(sender.mps)))
+    next_slot = max(booked_until + interval, now)
     if next_slot > now + HORIZON:
         return 0
     return int((now + HORIZON - next_slot) / interval) + 1
@@ -719,11 +735,19 @@ return 0
 """
 
 
+def _load(sender: Sender) -> float:
+    """What a sender costs the loop that owns it, in MPS: its rate, but at least
+    `SENDER_LOAD_FLOOR`, since every sender needs its own claims several times a second
+    however slow it is (ten 10 MPS numbers cost a loop far more than one at 100)."""
+    return max(float(sender.mps), SENDER_LOAD_FLOOR)
+
+
 @dataclass
 class Owned:
     sender: Sender
     next_claim: float = 0.0  # monotonic
     booked_until: float | None = None  # monotonic: this sender's last booked slot
+    window_bound: bool = False  # its last booking was held back by its window
 
 
 @dataclass
@@ -774,23 +798,23 @@ class Drainer:
             still_mine = self._renew(keys=[OWNER_PREFIX + e164], args=[self.token, OWNER_TTL_MS])
             if e164 not in due or not still_mine:
                 self._drop(e164)
-        share = sum(s.mps for s in due.values()) / alive
-        owned_mps = sum(o.sender.mps for o in self.owned.values())
+        share = sum(_load(s) for s in due.values()) / alive
+        owned_load = sum(_load(o.sender) for o in self.owned.values())
         # Give back the smallest senders while holding well over a fair share.
-        for e164 in sorted(self.owned, key=lambda k: self.owned[k].sender.mps):
-            if len(self.owned) <= 1 or owned_mps <= share * 1.2:
+        for e164 in sorted(self.owned, key=lambda k: _load(self.owned[k].sender)):
+            if len(self.owned) <= 1 or owned_load <= share * 1.2:
                 break
-            owned_mps -= self.owned[e164].sender.mps
+            owned_load -= _load(self.owned[e164].sender)
             self._drop(e164)
         candidates = [s for e164, s in due.items() if e164 not in self.owned]
         random.shuffle(candidates)
         self.waiting_for_share = False
-        for sender in sorted(candidates, key=lambda s: -s.mps):
-            if self.owned and owned_mps + sender.mps > share * 1.2:
+        for sender in sorted(candidates, key=lambda s: -_load(s)):
+            if self.owned and owned_load + _load(sender) > share * 1.2:
                 continue
             if self._r.set(OWNER_PREFIX + sender.e164, self.token, nx=True, px=OWNER_TTL_MS):
                 self.owned[sender.e164] = Owned(sender=sender)
-                owned_mps += sender.mps
+                owned_load += _load(sender)
         # Work exists but others hold it all: another loop gives some back shortly.
         self.waiting_for_share = not self.owned and bool(due)
 
@@ -820,7 +844,7 @@ class Drainer:
         if room <= 0:
             owned.next_claim = now + 0.005
             return
-        size = batch_size(owned.sender, owned.booked_until)
+        size = batch_size(owned.sender, owned.booked_until, catch_up=not owned.window_bound)
         if size == 0:
             owned.next_claim = _next_claim(owned.sender, owned.booked_until or now)
             return
@@ -833,6 +857,7 @@ class Drainer:
             return
         self.claimed += len(rows)
         booked, wait = book(owned.sender, rows)
+        owned.window_bound = wait > 0
         for _, fire_at in booked:
             owned.booked_until = max(owned.booked_until or 0.0, fire_at)
         batch, _ = prepare(owned.sender, booked)
@@ -846,6 +871,7 @@ class Drainer:
             # one (ours or another process's) is an interval before it.
             owned.booked_until = now + wait + HORIZON - _interval(owned.sender)
             owned.next_claim = now + wait
+            self.upcoming_until = max(self.upcoming_until, now + wait)  # stay up for them
         else:
             earliest = max(now, _next_claim(owned.sender, owned.booked_until or now))
             if len(rows) < limit:  # all that was due is out: no need to ask again before

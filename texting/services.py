@@ -4,7 +4,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 
-from . import live
+from . import live, tasks
 from .models import CAMPAIGN_TRANSITIONS, Campaign, CampaignStatus
 
 
@@ -50,6 +50,9 @@ def campaign_transition(*, campaign: Campaign, to: str, reason: str = "") -> Cam
     for key, value in fields.items():
         setattr(campaign, key, value)
     live.campaign_changed(campaign.pk)
+    if to == CampaignStatus.SENDING:
+        # Send now, resume, a scheduled start: loops start now, not at the next ticks.
+        transaction.on_commit(tasks.kick_dispatch)
     return campaign
 
 

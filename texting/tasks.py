@@ -29,6 +29,18 @@ def dispatch_tick(seconds: float | None = None) -> int:
     return drainer.run(seconds if seconds is not None else settings.DISPATCH_LOOP_SECONDS)
 
 
+def kick_dispatch() -> None:
+    """Start drain loops now rather than one per beat tick: a campaign that starts
+    sending gets every dispatch process at once, so senders are shared out before its
+    first second instead of handed between loops as they join. Each free dispatch
+    process takes one kick; kicks nobody takes within a second expire. Not in eager
+    mode, where a kick would run a whole drain loop inline."""
+    if dispatch_tick.app.conf.task_always_eager:
+        return
+    for _ in range(settings.DISPATCH_KICK_LOOPS):
+        dispatch_tick.apply_async(expires=1.0)
+
+
 @shared_task(name="texting.tasks.flush_live", ignore_result=True, expires=2)
 def flush_live() -> int:
     """The trailing edge of live status (beat, every second): push the final snapshot of
