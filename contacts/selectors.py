@@ -48,3 +48,16 @@ def recent_replies(*, account: Account, limit: int = 10) -> QuerySet[EngagementE
         .select_related("contact")
         .order_by("-at", "-id")[:limit]
     )
+
+
+def inbound_already_recorded(*, contact: Contact, provider_message_id: str) -> bool:
+    """Whether this inbound message (the provider's id) is on the contact's history
+    already: a provider that sends one message again under a new event id must not
+    have it applied twice. Uses the (contact, -at) index."""
+    if not provider_message_id:
+        return False
+    return EngagementEvent.objects.filter(
+        contact=contact,
+        type=EventType.SMS_RECEIVED,
+        data__provider_message_id=provider_message_id,
+    ).exists()

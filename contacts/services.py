@@ -1,5 +1,5 @@
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -87,6 +87,52 @@ def contact_delete(*, contact: Contact) -> None:
 def contact_for_phone(*, account: Account, phone: str) -> tuple[Contact, bool]:
     """The contact with this phone, creating a phone-only record when there is none."""
     return contact_upsert(account=account, phone=phone, data={})
+
+
+def contact_lock(*, contact: Contact) -> Contact:
+    """Lock the contact's row until the caller's transaction ends (FOR UPDATE) and
+    refresh its `sms_status`: inbound keywords from one phone apply one after another,
+    so two STOPs cannot both find the contact subscribed."""
+    contact.sms_status = (
+        Contact.objects.select_for_update()
+        .filter(pk=contact.pk)
+        .values_list("sms_status", flat=True)
+        .get()
+    )
+    return contact
+
+
+def contact_sms_status_change(
+    *,
+    contact: Contact,
+    to: str,
+    event_type: str,
+    source: str,
+    at: datetime | None = None,
+    only_from: Collection[str] | None = None,
+    campaign_id: int | None = None,
+    data: dict[str, Any] | None = None,
+) -> bool:
+    """Move the contact's sms_status to `to` and write `event_type` to its history, with
+    the old and new status and the source, in the caller's transaction (the audit row
+    of the change). One contact per phone per account, so this is account-wide.
+
+    Nothing changes (False) when the status already is `to`, or is not one of
+    `only_from` (when given). The row is locked first (`contact_lock`)."""
+    with transaction.atomic():
+        previous = contact_lock(contact=contact).sms_status
+        if previous == to or (only_from is not None and previous not in only_from):
+            return False
+        Contact.objects.filter(pk=contact.pk).update(sms_status=to, updated_at=timezone.now())
+        contact.sms_status = to
+        engagement_record(
+            contact=contact,
+            type=event_type,
+            at=at,
+            campaign_id=campaign_id,
+            data={**(data or {}), "from": previous, "to": to, "source": source},
+        )
+    return True
 
 
 def engagement_record(

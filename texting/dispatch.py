@@ -328,7 +328,8 @@ def final_check(message: Message) -> tuple[str, str] | None:
         contact = None
     if contact is None or contact.account_id != message.account_id:
         return MessageStatus.CANCELED, "contact deleted"
-    allowed, reason = may_send_now(contact=contact)
+    # `kind`: a STOP confirmation or HELP reply may reach an opted-out number; no other.
+    allowed, reason = may_send_now(contact=contact, kind=message.kind)
     if not allowed:
         return MessageStatus.CANCELED, reason
     return None
@@ -416,6 +417,7 @@ _MESSAGE_FIELDS = (
     "segments",
     "encoding",
     "status",
+    "kind",  # in the model's field order: `from_db` maps the values by position
     "send_by",
     "attempts",
     "idempotency_key",

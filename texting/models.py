@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 
 from accounts.models import Account
+from compliance import eligibility
 from contacts.models import Contact
 
 
@@ -121,6 +122,16 @@ class MessageStatus(models.TextChoices):
     RECEIVED = "received", "Received"
 
 
+class MessageKind(models.TextChoices):
+    """What an outbound message is, when it is a reply to an inbound keyword (an
+    ordinary message, campaign or one-to-one, has no kind). compliance.eligibility
+    decides which kinds may reach an opted-out number."""
+
+    OPT_OUT_CONFIRMATION = eligibility.OPT_OUT_CONFIRMATION, "STOP confirmation"
+    HELP_REPLY = eligibility.HELP_REPLY, "HELP reply"
+    OPT_IN_CONFIRMATION = eligibility.OPT_IN_CONFIRMATION, "START confirmation"
+
+
 class Message(models.Model):
     """One SMS/MMS, both ways. Outbound rows are the send queue: workers claim due rows
     per sender with FOR UPDATE SKIP LOCKED (see the partial index `message_due`)."""
@@ -161,6 +172,8 @@ class Message(models.Model):
     status = models.CharField(
         max_length=10, choices=MessageStatus.choices, default=MessageStatus.QUEUED
     )
+    # Null for every ordinary message, so the commit neither writes nor pays for it.
+    kind = models.CharField(max_length=24, choices=MessageKind.choices, null=True, blank=True)
     send_after = models.DateTimeField()
     send_by = models.DateTimeField(null=True, blank=True)  # not sent by then: fails as expired
     lease_until = models.DateTimeField(null=True, blank=True)

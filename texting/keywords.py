@@ -1,0 +1,174 @@
+"""Inbound keywords applied: STOP, HELP, START (texting.inbound calls this first).
+
+compliance.keywords says what a text asks for and what that does; contacts owns the
+contact's status and history; this module, which owns the messages, puts it together
+in the caller's transaction (one per inbound event, with the event's own status):
+
+- **opt-out** (account-wide): the contact (one per phone per account) becomes
+  `opted_out` with `sms_opt_out` in its history, attributed to the campaign the STOP
+  answers; every queued or scheduled message to that phone in the account is canceled
+  and any charge on it given back; one confirmation is queued from the number that got
+  the STOP. A second STOP changes nothing and gets no second confirmation (it still
+  cancels, in case something was queued since). A message already `sending` is caught
+  by the dispatcher's final check, which reads the contact's status after its claim.
+- **help**: the account's help text, every time, opted out or not.
+- **opt-in**: back to `opted_in` with `sms_opt_in` and a confirmation (YES only from
+  opted out or pending double opt-in).
+
+Replies are ordinary queue rows (no campaign, `queued`, due now) with a `kind`; only a
+STOP confirmation and a HELP reply may reach an opted-out number
+(compliance.eligibility.may_send_now).
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from accounts.models import Account
+from compliance.eligibility import SENT_DESPITE_OPT_OUT
+from compliance.keywords import KeywordMatch, keyword_effect, keyword_reply_text
+from contacts.models import Contact, SmsStatus
+from contacts.services import contact_sms_status_change
+from providers.encoding import segment_count
+
+from . import live
+from .models import Direction, Message, MessageStatus
+
+# A reply's idempotency key derives from the inbound message it answers, so even a
+# reply queued twice would be one send at the provider.
+_REPLY_KEYS = uuid.UUID("6f1d7a52-3c0e-4f3b-9a51-2b8d0c6e4a17")
+
+# Cancel a phone's waiting messages in the account and give back what they were
+# charged, in one statement (message_to_recent finds the rows). The keyword replies
+# that may reach an opted-out number are left alone: a STOP never cancels its own
+# confirmation. A row a dispatcher claimed meanwhile is `sending` when the lock is
+# granted and is skipped (re-checked); its final check sees the opt-out.
+_CANCEL_TO_PHONE = """
+WITH gone AS (
+    UPDATE texting_message m
+    SET status = 'canceled', error_reason = %(reason)s, failed_at = now(), charged = NULL
+    FROM (SELECT id, charged FROM texting_message
+          WHERE account_id = %(account)s AND to_number = %(phone)s
+            AND direction = 'outbound' AND status IN ('queued', 'scheduled')
+            AND (kind IS NULL OR NOT kind = ANY(%(exempt)s))
+          FOR UPDATE) old
+    WHERE m.id = old.id
+    RETURNING m.campaign_id, m.account_id, old.charged
+), refunded AS (
+    UPDATE accounts_account a SET balance = a.balance + s.amount
+    FROM (SELECT account_id, sum(charged) AS amount FROM gone
+          WHERE charged IS NOT NULL GROUP BY account_id) s
+    WHERE a.id = s.account_id
+    RETURNING a.id
+)
+SELECT campaign_id, count(*) FROM gone GROUP BY campaign_id
+"""
+
+
+@dataclass
+class KeywordOutcome:
+    changed: bool  # the contact's status moved
+    canceled: int  # waiting messages canceled
+    reply: Message | None  # the reply queued, if any
+
+
+def messages_cancel_to_phone(*, account: Account, phone: str, reason: str) -> int:
+    """Cancel every queued or scheduled message to `phone` in `account` (any campaign,
+    or none), refunding their charges. Returns how many."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CANCEL_TO_PHONE,
+            {
+                "account": account.pk,
+                "phone": phone,
+                "reason": reason,
+                "exempt": sorted(SENT_DESPITE_OPT_OUT),
+            },
+        )
+        rows = cursor.fetchall()
+    live.campaigns_changed(campaign_id for campaign_id, _ in rows)
+    return sum(n for _, n in rows)
+
+
+def keyword_reply_queue(
+    *,
+    account: Account,
+    contact: Contact,
+    from_number: str,
+    kind: str,
+    body: str,
+    answers: str = "",
+) -> Message:
+    """Queue a keyword reply to `contact` from `from_number` (the number they wrote to),
+    due now. `answers`: the inbound message's provider id (its idempotency key's seed)."""
+    segments, encoding = segment_count(body)
+    key = uuid.uuid5(_REPLY_KEYS, f"{answers}:{kind}") if answers else uuid.uuid4()
+    return Message.objects.create(
+        account=account,
+        campaign=None,
+        contact=contact,
+        direction=Direction.OUTBOUND,
+        from_number=from_number,
+        to_number=contact.phone,
+        body=body,
+        segments=segments,
+        encoding=encoding,
+        status=MessageStatus.QUEUED,
+        send_after=timezone.now(),
+        kind=kind,
+        idempotency_key=key,
+    )
+
+
+def inbound_keyword_apply(
+    *,
+    account: Account,
+    contact: Contact,
+    match: KeywordMatch,
+    our_number: str,
+    campaign_id: int | None,
+    at: datetime | None,
+    data: dict[str, Any],
+) -> KeywordOutcome:
+    """Apply an inbound keyword from `contact` to `our_number` (see the module
+    docstring). `campaign_id`: the campaign the message answers; `data`: the inbound
+    message's record, copied to the history event."""
+    effect = keyword_effect(match)
+    with transaction.atomic():
+        canceled = 0
+        if effect.to_status == SmsStatus.OPTED_OUT:
+            canceled = messages_cancel_to_phone(
+                account=account, phone=contact.phone, reason="opted out"
+            )
+        changed = False
+        if effect.to_status is not None:
+            changed = contact_sms_status_change(
+                contact=contact,
+                to=effect.to_status,
+                event_type=effect.event_type,
+                source="keyword",
+                at=at,
+                only_from=effect.only_from,
+                campaign_id=campaign_id,
+                data={
+                    **data,
+                    "keyword": match.keyword,
+                    "rule": match.rule,
+                    "canceled": canceled,
+                },
+            )
+        reply = None
+        if changed or not effect.reply_on_change_only:
+            reply = keyword_reply_queue(
+                account=account,
+                contact=contact,
+                from_number=our_number,
+                kind=effect.reply_kind,
+                body=keyword_reply_text(kind=effect.reply_kind, help_text=account.help_text),
+                answers=data.get("provider_message_id") or "",
+            )
+    return KeywordOutcome(changed=changed, canceled=canceled, reply=reply)
