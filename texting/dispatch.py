@@ -406,6 +406,14 @@ class Batch:
 # What the final check reads, for a whole claim in one statement (no ORM compile per
 # claim): the message, its campaign's status, the contact's compliance fields. Models
 # are built with `from_db`, so any other field loads if a check ever reads it.
+
+
+def _in_field_order(model: type, names: tuple[str, ...]) -> tuple[str, ...]:
+    """`from_db` maps values to fields by position in the model's field order."""
+    order = {f.attname: i for i, f in enumerate(model._meta.concrete_fields)}
+    return tuple(sorted(names, key=order.__getitem__))
+
+
 _MESSAGE_FIELDS = (
     "id",
     "account_id",
@@ -417,7 +425,7 @@ _MESSAGE_FIELDS = (
     "segments",
     "encoding",
     "status",
-    "kind",  # in the model's field order: `from_db` maps the values by position
+    "kind",
     "send_by",
     "attempts",
     "idempotency_key",
@@ -425,6 +433,9 @@ _MESSAGE_FIELDS = (
 )
 _CAMPAIGN_FIELDS = ("id", "account_id", "status", "send_started")
 _CONTACT_FIELDS = ("id", "account_id", "phone", "state", "timezone", "sms_status")
+_MESSAGE_FIELDS = _in_field_order(Message, _MESSAGE_FIELDS)
+_CAMPAIGN_FIELDS = _in_field_order(Campaign, _CAMPAIGN_FIELDS)
+_CONTACT_FIELDS = _in_field_order(Contact, _CONTACT_FIELDS)
 _CHECK = """
 SELECT {message}, {campaign}, {contact}
 FROM texting_message m
