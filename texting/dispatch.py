@@ -63,7 +63,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from accounts.services import balance_debit
-from compliance.eligibility import may_send_now
+from compliance.eligibility import OPTED_OUT, SENT_DESPITE_OPT_OUT, may_send_now
 from contacts.models import Contact, EngagementEvent, EventType
 from contacts.services import engagement_record_many
 from phone_numbers.models import PhoneNumber
@@ -530,6 +530,18 @@ def call(batch: Batch, message: Message, row: Claimed, fire_at: float) -> str:
         text=message.body,
         idempotency_key=str(message.idempotency_key),
     )
+    if _opted_out_since_check(message):
+        try:
+            _finish(
+                message.pk,
+                status=MessageStatus.CANCELED,
+                error_reason=OPTED_OUT,
+                failed_at=timezone.now(),
+            )
+        finally:
+            if batch.done("canceled"):
+                finish_batch(batch)
+        return "canceled"
     try:
         fits = _fire(sender, row, message)
     except redis.RedisError:  # no window log: the booking made room; go on it
@@ -546,6 +558,48 @@ def call(batch: Batch, message: Message, row: Claimed, fire_at: float) -> str:
         if batch.done(outcome, accepted):
             finish_batch(batch)
     return outcome
+
+
+# --- Opt-outs that arrive after a claim's final check ---------------------------------
+#
+# The final check reads the contact once per claim; a call then waits for its slot (up
+# to the horizon plus catch-up). A STOP handled meanwhile marks the phone here, before
+# its transaction commits, and every call looks for the mark right before it goes: no
+# call to that phone starts once the opt-out is committed. The mark outlives anything
+# booked before the STOP; later claims see the opt-out in the database.
+OPT_OUT_MARK_PREFIX = "dispatch:opted-out:"
+OPT_OUT_MARK_SECONDS = 120  # longer than a lease: nothing booked before waits longer
+
+
+def _opt_out_mark(account_id: int, phone: str) -> str:
+    return f"{OPT_OUT_MARK_PREFIX}{account_id}:{phone}"
+
+
+def opt_out_mark(*, account_id: int, phone: str) -> None:
+    """`phone` opted out of `account_id`: calls already booked to it must not go."""
+    try:
+        _redis(settings.REDIS_URL).set(_opt_out_mark(account_id, phone), 1, ex=OPT_OUT_MARK_SECONDS)
+    except redis.RedisError:  # the final check of every later claim still sees it
+        log.warning("could not mark %s opted out for calls already booked", phone)
+
+
+def opt_out_unmark(*, account_id: int, phone: str) -> None:
+    """`phone` opted back in: its mark goes (or new messages would wait for it to lapse)."""
+    try:
+        _redis(settings.REDIS_URL).delete(_opt_out_mark(account_id, phone))
+    except redis.RedisError:
+        log.warning("could not clear the opt-out mark of %s", phone)
+
+
+def _opted_out_since_check(message: Message) -> bool:
+    if message.kind in SENT_DESPITE_OPT_OUT:
+        return False
+    try:
+        return bool(
+            _redis(settings.REDIS_URL).exists(_opt_out_mark(message.account_id, message.to_number))
+        )
+    except redis.RedisError:
+        return False  # the final check ran moments ago
 
 
 def _fire(sender: Sender, row: Claimed, message: Message) -> bool:

@@ -10,7 +10,9 @@ in the caller's transaction (one per inbound event, with the event's own status)
   and any charge on it given back; one confirmation is queued from the number that got
   the STOP. A second STOP changes nothing and gets no second confirmation (it still
   cancels, in case something was queued since). A message already `sending` is caught
-  by the dispatcher's final check, which reads the contact's status after its claim.
+  by the dispatcher's final check, which reads the contact's status after its claim,
+  or, if that check ran before the STOP, by the opt-out mark each call looks for right
+  before it goes (`dispatch.opt_out_mark`, set before this transaction commits).
 - **help**: the account's help text, every time, opted out or not.
 - **opt-in**: back to `opted_in` with `sms_opt_in` and a confirmation (YES only from
   opted out or pending double opt-in).
@@ -35,7 +37,7 @@ from contacts.models import Contact, SmsStatus
 from contacts.services import contact_sms_status_change
 from providers.encoding import segment_count
 
-from . import live
+from . import dispatch, live
 from .models import Direction, Message, MessageStatus
 
 # A reply's idempotency key derives from the inbound message it answers, so even a
@@ -141,6 +143,8 @@ def inbound_keyword_apply(
     with transaction.atomic():
         canceled = 0
         if effect.to_status == SmsStatus.OPTED_OUT:
+            # Before the commit: calls booked before it must not start after it.
+            dispatch.opt_out_mark(account_id=account.pk, phone=contact.phone)
             canceled = messages_cancel_to_phone(
                 account=account, phone=contact.phone, reason="opted out"
             )
@@ -160,6 +164,10 @@ def inbound_keyword_apply(
                     "rule": match.rule,
                     "canceled": canceled,
                 },
+            )
+        if changed and effect.to_status == SmsStatus.OPTED_IN:
+            transaction.on_commit(
+                lambda: dispatch.opt_out_unmark(account_id=account.pk, phone=contact.phone)
             )
         reply = None
         if changed or not effect.reply_on_change_only:

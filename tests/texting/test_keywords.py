@@ -337,3 +337,42 @@ def test_a_message_already_claimed_when_the_stop_arrives_is_not_sent(world):
     assert list(SimulatorMessage.objects.filter(to_number=ANA).values_list("text", flat=True)) == [
         UNSUBSCRIBED
     ]
+
+
+def test_a_message_checked_before_the_stop_does_not_go_after_it(
+    world, settings, django_capture_on_commit_callbacks
+):
+    """The claim's final check passed, its call waits for its slot, and then the STOP is
+    committed: the call must not start. Nothing reaches Ana but the confirmation, and the
+    message is canceled with its charge given back."""
+    settings.SIMULATOR_LATENCY_MS = 0
+    account, ana, _ = world
+    gotv = campaign(account, "GOTV")
+    checked = message(account, ana, campaign=gotv)
+    info = dispatch.sender_info([OURS])[OURS]
+    rows = dispatch.claim(sender=OURS, limit=10, kind=info.kind)
+    booked, _ = dispatch.book(info, rows)
+    batch, result = dispatch.prepare(info, booked)
+    assert len(batch.calls) == 1 and result.canceled == 0  # passed: Ana was opted in
+
+    text_in(ANA, OURS, "STOP")
+
+    [(row_message, row, fire_at)] = batch.calls
+    assert dispatch.call(batch, row_message, row, fire_at) == "canceled"
+    checked.refresh_from_db()
+    assert (checked.status, checked.error_reason, checked.charged) == (
+        MessageStatus.CANCELED,
+        "opted_out",
+        None,
+    )
+    drain(OURS)
+    assert list(SimulatorMessage.objects.filter(to_number=ANA).values_list("text", flat=True)) == [
+        UNSUBSCRIBED
+    ]
+    # START clears the mark (once committed): Ana can be texted again at once.
+    with django_capture_on_commit_callbacks(execute=True):
+        text_in(ANA, OURS, "START")
+    again = message(account, ana, campaign=campaign(account, "After START"))
+    drain(OURS)
+    again.refresh_from_db()
+    assert again.status == MessageStatus.SENT
