@@ -4,8 +4,6 @@ import time
 import uuid
 
 import pytest
-import redis
-from django.conf import settings as django_settings
 
 from contacts.models import Contact, EngagementEvent, SmsStatus
 from providers.base import SendRequest
@@ -20,21 +18,7 @@ from texting.commit import campaign_commit
 from texting.models import Campaign, CampaignStatus, Message
 from texting.services import campaign_pause, campaign_resume
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def clean_buckets():
-    client = redis.Redis.from_url(django_settings.REDIS_URL)
-
-    def clear():
-        for pattern in ("rl:sender:*", "rl:log:*", "sim:mps:*", "dispatch:*"):
-            for key in client.scan_iter(pattern):
-                client.delete(key)
-
-    clear()
-    yield
-    clear()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_dispatch_state")]
 
 
 def committed(n: int, *, mps: int = 50, phones: list[str] | None = None) -> Campaign:

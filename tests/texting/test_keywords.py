@@ -10,8 +10,6 @@ import uuid
 from decimal import Decimal
 
 import pytest
-import redis
-from django.conf import settings as django_settings
 from django.utils import timezone
 
 from accounts.models import Account
@@ -24,25 +22,11 @@ from texting import dispatch
 from texting.models import Campaign, CampaignStatus, Message, MessageKind, MessageStatus
 from texting.selectors import campaign_status_snapshot
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_dispatch_state")]
 
 OURS, OTHER_OURS, THEIRS = "+19715550701", "+19715550702", "+19715550799"
 ANA, BEN = "+15035550711", "+15035550712"
 UNSUBSCRIBED = "You've been unsubscribed. Reply START to opt back in."
-
-
-@pytest.fixture(autouse=True)
-def clean_buckets():
-    client = redis.Redis.from_url(django_settings.REDIS_URL)
-
-    def clear():
-        for pattern in ("rl:sender:*", "rl:log:*", "sim:mps:*", "dispatch:*"):
-            for key in client.scan_iter(pattern):
-                client.delete(key)
-
-    clear()
-    yield
-    clear()
 
 
 def inbound(from_: str, to: str, text: str, *, message_id: str | None = None) -> dict:

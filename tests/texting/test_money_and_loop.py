@@ -9,7 +9,6 @@ from decimal import Decimal
 
 import pytest
 import redis
-from django.conf import settings as django_settings
 from django.utils import timezone
 
 from accounts.models import Account
@@ -22,19 +21,7 @@ from texting.commit import campaign_commit
 from texting.models import Campaign, CampaignStatus, Message
 from texting.services import campaign_resume
 
-
-@pytest.fixture(autouse=True)
-def clean_redis():
-    client = redis.Redis.from_url(django_settings.REDIS_URL)
-
-    def clear():
-        for pattern in ("rl:sender:*", "rl:log:*", "sim:mps:*", "dispatch:*"):
-            for key in client.scan_iter(pattern):
-                client.delete(key)
-
-    clear()
-    yield
-    clear()
+pytestmark = pytest.mark.usefixtures("clean_dispatch_state")
 
 
 def commit(account: Account, *, n: int, senders: list[tuple[str, int]], body: str = "Hi"):
