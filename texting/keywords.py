@@ -37,7 +37,7 @@ from contacts.models import Contact, SmsStatus
 from contacts.services import contact_sms_status_change
 from providers.encoding import segment_count
 
-from . import dispatch, live
+from . import dispatch, live, tasks
 from .models import Direction, Message, MessageStatus
 
 # A reply's idempotency key derives from the inbound message it answers, so even a
@@ -109,6 +109,8 @@ def keyword_reply_queue(
     due now. `answers`: the inbound message's provider id (its idempotency key's seed)."""
     segments, encoding = segment_count(body)
     key = uuid.uuid5(_REPLY_KEYS, f"{answers}:{kind}") if answers else uuid.uuid4()
+    # A confirmation goes now, not at the next beat tick (CTIA: promptly after the STOP).
+    transaction.on_commit(lambda: tasks.kick_dispatch(loops=1))
     return Message.objects.create(
         account=account,
         campaign=None,

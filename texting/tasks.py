@@ -29,15 +29,16 @@ def dispatch_tick(seconds: float | None = None) -> int:
     return drainer.run(seconds if seconds is not None else settings.DISPATCH_LOOP_SECONDS)
 
 
-def kick_dispatch() -> None:
+def kick_dispatch(loops: int | None = None) -> None:
     """Start drain loops now rather than one per beat tick: a campaign that starts
     sending gets every dispatch process at once, so senders are shared out before its
     first second instead of handed between loops as they join. Each free dispatch
     process takes one kick; kicks nobody takes within a second expire. Not in eager
-    mode, where a kick would run a whole drain loop inline."""
+    mode, where a kick would run a whole drain loop inline. `loops`: how many (default
+    `DISPATCH_KICK_LOOPS`; one for a single message)."""
     if dispatch_tick.app.conf.task_always_eager:
         return
-    for _ in range(settings.DISPATCH_KICK_LOOPS):
+    for _ in range(settings.DISPATCH_KICK_LOOPS if loops is None else loops):
         dispatch_tick.apply_async(expires=1.0)
 
 

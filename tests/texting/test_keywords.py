@@ -10,6 +10,8 @@ import uuid
 from decimal import Decimal
 
 import pytest
+import redis
+from django.conf import settings as django_settings
 from django.utils import timezone
 
 from accounts.models import Account
@@ -360,3 +362,12 @@ def test_a_message_checked_before_the_stop_does_not_go_after_it(
     drain(OURS)
     again.refresh_from_db()
     assert again.status == MessageStatus.SENT
+
+
+def test_a_keyword_reply_kicks_a_drain_loop_at_once(world, django_capture_on_commit_callbacks):
+    client = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
+    client.delete("dispatch")
+    with django_capture_on_commit_callbacks(execute=True):
+        text_in(ANA, OURS, "STOP")
+    assert client.llen("dispatch") == 1  # the confirmation does not wait for the beat
+    client.delete("dispatch")
