@@ -403,17 +403,15 @@ class Batch:
             return self._left == 0
 
 
-# What the final check reads, for a whole claim in one statement (no ORM compile per
-# claim): the message, its campaign's status, the contact's compliance fields. Models
-# are built with `from_db`, so any other field loads if a check ever reads it.
-
-
 def _in_field_order(model: type, names: tuple[str, ...]) -> tuple[str, ...]:
     """`from_db` maps values to fields by position in the model's field order."""
     order = {f.attname: i for i, f in enumerate(model._meta.concrete_fields)}
     return tuple(sorted(names, key=order.__getitem__))
 
 
+# What the final check reads, for a whole claim in one statement (no ORM compile per
+# claim): the message, its campaign's status, the contact's compliance fields. Models
+# are built with `from_db`, so any other field loads if a check ever reads it.
 _MESSAGE_FIELDS = (
     "id",
     "account_id",
