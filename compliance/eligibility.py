@@ -1,19 +1,45 @@
-"""Who may be texted. The compliance engine (issue 4) owns and extends these rules;
-the send engine calls them set-based at commit and per message right before sending.
+"""Who may be texted. The send engine calls this set-based at commit (and the audit,
+GET .../audit/, counts with it) and per message right before sending.
 
-Today's rules: never an opted-out contact. Stored phones are E.164 and valid by
-construction (contacts.phones), so invalid numbers are caught where audiences are
-resolved from raw input.
+An audience is classified by an ordered list of `Exclusion`s: each names a reason (as
+the audit reports it) and a condition over contact rows that, when true, leaves the
+contact out. A contact excluded for several reasons is counted under the first, so
+total = eligible + the sum of the excluded counts. The conditions are plain SQL
+(`phone IN (SELECT ...)` and the like, which PostgreSQL runs as one hashed subplan, not
+one probe per row), so classifying 100k contacts is one statement.
+
+This module owns the exclusions over compliance data (consent, opt-out, DNC). Message
+history belongs to `texting`, which adds its own (recently messaged, frequency caps)
+through the same `Exclusion` type; this module never imports `texting`.
 """
 
-from django.db.models import QuerySet
+import functools
+import operator
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db.models import Case, CharField, Count, Q, QuerySet, Value, When
 
 from accounts.models import Account
 from contacts.models import Contact, SmsStatus
 
-# Reasons, as the audit (GET .../audit/) names them.
-OPTED_OUT = "opted_out"
+from .models import DncEntry
+
+# Reasons, as the audit (GET .../audit/) names them, in the order a contact excluded
+# for several is counted.
 INVALID_PHONE = "invalid_phone"
+DUPLICATE = "duplicate"
+OPTED_OUT = "opted_out"
+DNC = "dnc"
+NO_OPT_IN = "no_opt_in"
+EXCLUDED_TRIBE = "excluded_tribe"
+REPLIED_TO_CAMPAIGN = "replied_to_campaign"
+RECENTLY_MESSAGED = "recently_messaged"
+FREQUENCY_CAP = "frequency_cap"
+
+# Campaign modes (texting.models.CampaignMode stores them).
+RELATIONSHIP = "relationship"
+CAMPAIGN = "campaign"
 
 # Kinds of the replies inbound keywords trigger (texting.models.MessageKind stores them;
 # an ordinary message has none).
@@ -26,15 +52,70 @@ OPT_IN_CONFIRMATION = "opt_in_confirmation"
 SENT_DESPITE_OPT_OUT = frozenset({OPT_OUT_CONFIRMATION, HELP_REPLY})
 
 
-def eligible_contacts(*, account: Account, contacts: QuerySet[Contact]) -> QuerySet[Contact]:
-    """The subset of `contacts` (of this account) that may receive a campaign message."""
-    return contacts.filter(account=account).exclude(sms_status=SmsStatus.OPTED_OUT)
+@dataclass(frozen=True)
+class Exclusion:
+    """Contacts matching `condition` are left out, counted under `reason`."""
+
+    reason: str
+    condition: Q
 
 
-def excluded_counts(*, account: Account, contacts: QuerySet[Contact]) -> dict[str, int]:
-    """{reason: count} for the contacts `eligible_contacts` leaves out."""
-    opted_out = contacts.filter(account=account, sms_status=SmsStatus.OPTED_OUT).count()
-    return {OPTED_OUT: opted_out} if opted_out else {}
+def dnc_phones(*, account: Account) -> QuerySet[DncEntry]:
+    """The account's do-not-contact phones, as a subquery (`phone__in=`)."""
+    return DncEntry.objects.filter(account=account).values("phone")
+
+
+def consent_exclusions(*, account: Account, mode: str = RELATIONSHIP) -> list[Exclusion]:
+    """The exclusions a bulk send (campaign commit, automation) always applies.
+
+    Both modes need a confirmed opt-in for bulk traffic: Relationship mode texts only
+    opted-in contacts, and Campaign mode lets unconsented voters be texted only by
+    manual one-at-a-time sends, never by a bulk send, schedule or automation."""
+    del mode  # Both modes gate bulk sends the same way (see above).
+    return [
+        Exclusion(OPTED_OUT, Q(sms_status=SmsStatus.OPTED_OUT)),
+        Exclusion(DNC, Q(phone__in=dnc_phones(account=account))),
+        Exclusion(NO_OPT_IN, ~Q(sms_status=SmsStatus.OPTED_IN)),
+    ]
+
+
+def classified(contacts: QuerySet[Contact], exclusions: Sequence[Exclusion]) -> QuerySet[Contact]:
+    """`contacts` annotated with `exclusion`: the first matching reason, or None."""
+    if not exclusions:
+        return contacts.annotate(exclusion=Value(None, output_field=CharField()))
+    return contacts.annotate(
+        exclusion=Case(
+            *(When(e.condition, then=Value(e.reason)) for e in exclusions),
+            default=Value(None),
+            output_field=CharField(),
+        )
+    )
+
+
+def eligible(contacts: QuerySet[Contact], exclusions: Sequence[Exclusion]) -> QuerySet[Contact]:
+    """The contacts no exclusion matches."""
+    if not exclusions:
+        return contacts
+    return contacts.exclude(functools.reduce(operator.or_, (e.condition for e in exclusions)))
+
+
+def excluded_counts(
+    contacts: QuerySet[Contact], exclusions: Sequence[Exclusion]
+) -> tuple[int, dict[str, int]]:
+    """(eligible count, {reason: count}) in one GROUP BY over the classified audience."""
+    rows = (
+        classified(contacts.order_by(), exclusions)
+        .values("exclusion")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    eligible_count, excluded = 0, {}
+    for row in rows:
+        if row["exclusion"] is None:
+            eligible_count = row["n"]
+        else:
+            excluded[row["exclusion"]] = row["n"]
+    return eligible_count, excluded
 
 
 def may_send_now(*, contact: Contact, kind: str | None = None) -> tuple[bool, str]:

@@ -42,9 +42,16 @@ def api_client(user, account: Account | None = None) -> APIClient:
     return client
 
 
-def make_contact(account: Account, phone: str | None = None, **fields):
+def make_contact(
+    account: Account, phone: str | None = None, sms_status: str = "opted_in", **fields
+):
+    """A contact, opted in unless `sms_status` says otherwise (set directly: the consent
+    API is what tests of consent use)."""
     phone = phone or f"+1503555{next(_seq) % 10000:04d}"
     contact, _ = contact_upsert(account=account, phone=phone, data=fields)
+    if contact.sms_status != sms_status:
+        type(contact).objects.filter(pk=contact.pk).update(sms_status=sms_status)
+        contact.sms_status = sms_status
     return contact
 
 

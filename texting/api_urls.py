@@ -11,6 +11,7 @@ urlpatterns = [
     path("campaigns/<int:pk>/resume/", campaign_api.CampaignResumeApi.as_view()),
     path("campaigns/<int:pk>/cancel/", campaign_api.CampaignCancelApi.as_view()),
     path("campaigns/<int:pk>/throttle/", campaign_api.CampaignThrottleApi.as_view()),
+    path("campaigns/<int:pk>/audit/", campaign_api.CampaignAuditApi.as_view()),
     path("campaigns/<int:pk>/status/", campaign_api.CampaignStatusApi.as_view()),
     path("campaigns/<int:pk>/messages/", campaign_api.CampaignMessagesApi.as_view()),
 ]

@@ -9,7 +9,9 @@ from accounts.api import AccountScopedMixin
 from accounts.permissions import Capability, can
 
 from . import services
+from .audience import campaign_audit
 from .campaign_serializers import (
+    AuditSerializer,
     CampaignInputSerializer,
     CampaignSerializer,
     CampaignStatusSerializer,
@@ -160,6 +162,21 @@ class CampaignStatusApi(CampaignScopedMixin, generics.GenericAPIView):
 
     def get(self, request, pk: int):
         return Response(campaign_status_snapshot(campaign=self.get_campaign(pk)))
+
+
+class CampaignAuditApi(CampaignScopedMixin, generics.GenericAPIView):
+    """Eligibility audit: who of the audience may be texted right now, and why not."""
+
+    capabilities = {"GET": Capability.VIEW_STATS}
+    serializer_class = AuditSerializer
+
+    def get(self, request, pk: int):
+        campaign = self.get_campaign(pk)
+        try:
+            audit = campaign_audit(campaign=campaign)
+        except services.CampaignError as exc:
+            return _error(exc, status.HTTP_400_BAD_REQUEST)
+        return Response(audit.as_dict())
 
 
 class CSVRenderer(renderers.BaseRenderer):

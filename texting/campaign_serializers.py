@@ -111,3 +111,11 @@ class MessageRowSerializer(serializers.ModelSerializer):
             "error",
         ]
         read_only_fields = fields
+
+
+class AuditSerializer(serializers.Serializer):
+    """GET .../audit/: the campaign's audience, classified right now."""
+
+    total = serializers.IntegerField()
+    eligible = serializers.IntegerField()
+    excluded = serializers.DictField(child=serializers.IntegerField())

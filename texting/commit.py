@@ -20,16 +20,14 @@ from zoneinfo import ZoneInfo
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import Count, F, Lookup, QuerySet
+from django.db.models import Count
 from django.utils import timezone
 
-from compliance.eligibility import INVALID_PHONE, eligible_contacts, excluded_counts
-from contacts.models import Contact
-from contacts.phones import try_normalize_phone
-from contacts.services import contact_for_phone
+from compliance import eligibility
 from phone_numbers.models import NumberStatus, PhoneNumber
 from providers.encoding import segment_count
 
+from .audience import campaign_exclusions, resolve_audience
 from .models import Campaign, CampaignStatus, Message, MessageStatus, SendMode
 from .pricing import segment_price
 from .services import CampaignError, campaign_transition
@@ -56,44 +54,6 @@ def sender_index(phone: str, campaign_id: int, senders: int) -> int:
     """Python twin of the SQL hash (tests and single sends use it)."""
     digest = hashlib.sha256(f"{phone}{campaign_id}".encode()).hexdigest()
     return int(digest[:15], 16) % senders
-
-
-class EqualsAny(Lookup):
-    """`column = ANY(array)`: one array parameter, not one placeholder per value (an IN
-    list of 100k costs seconds to build and plan). PostgreSQL hashes a large array for
-    a scan, or walks an index with it for a small one, and keeps the rows in table
-    order, which keeps the commit's index writes sequential."""
-
-    lookup_name = "any"
-    prepare_rhs = False
-
-    def as_sql(self, compiler, connection) -> tuple[str, tuple]:
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        sql_type = self.lhs.output_field.cast_db_type(connection)
-        return f"{lhs} = ANY(%s::{sql_type}[])", (*lhs_params, list(self.rhs))
-
-
-def resolve_audience(*, campaign: Campaign) -> tuple[QuerySet[Contact], dict[str, int]]:
-    """The contacts the audience names, and {reason: count} of entries that are not."""
-    audience, account = campaign.audience or {}, campaign.account
-    if "contact_ids" in audience:
-        ids = [i for i in audience["contact_ids"] if isinstance(i, int)]
-        return Contact.objects.filter(EqualsAny(F("pk"), ids), account=account), {}
-    if "phones" in audience:
-        invalid, phones = 0, []
-        for raw in audience["phones"]:
-            phone = try_normalize_phone(str(raw))
-            if phone is None:
-                invalid += 1
-            else:
-                phones.append(phone)
-        for phone in dict.fromkeys(phones):
-            contact_for_phone(account=account, phone=phone)
-        excluded = {INVALID_PHONE: invalid} if invalid else {}
-        return Contact.objects.filter(EqualsAny(F("phone"), phones), account=account), excluded
-    if "tribe_id" in audience or "filter" in audience:
-        raise CampaignError("Tribe and filter audiences arrive with the Recipients tab (issue 5).")
-    raise CampaignError("The campaign has no audience: give contact_ids or phones.")
 
 
 def _senders(campaign: Campaign) -> list[PhoneNumber]:
@@ -180,10 +140,13 @@ def campaign_commit(
         )
         target = CampaignStatus.SCHEDULED if scheduled else CampaignStatus.SENDING
         senders = _senders(campaign)
-        contacts, excluded = resolve_audience(campaign=campaign)
-        excluded |= excluded_counts(account=campaign.account, contacts=contacts)
+        audience = resolve_audience(campaign=campaign)
+        exclusions = campaign_exclusions(campaign=campaign)
+        _, excluded = eligibility.excluded_counts(audience.contacts, exclusions)
+        for reason, n in audience.unresolved.items():
+            excluded[reason] = excluded.get(reason, 0) + n
         eligible_sql, eligible_params = (
-            eligible_contacts(account=campaign.account, contacts=contacts)
+            eligibility.eligible(audience.contacts, exclusions)
             .order_by()  # Contact.Meta.ordering would sort 100k rows
             .values("id", "account_id", "phone", "state", "timezone")
             .query.sql_with_params()

@@ -135,7 +135,10 @@ def test_a_retried_commit_adds_nothing(setup):
 
 
 def test_phones_audience_creates_contacts_and_counts_invalid(setup):
+    """Listed phones we have no record of become phone-only contacts, which carry no
+    consent, so they are excluded as no_opt_in; a phone listed twice counts once."""
     account, user, senders = setup
+    make_contact(account, "+19715550101")  # opted in
     campaign = draft(
         account,
         user,
@@ -143,8 +146,8 @@ def test_phones_audience_creates_contacts_and_counts_invalid(setup):
         audience={"phones": ["(971) 555-0101", "971.555.0102", "nope", "971-555-0101"]},
     )
     result = campaign_commit(campaign=campaign, actor=user)
-    assert result.inserted == 2
-    assert result.excluded == {"invalid_phone": 1}
+    assert result.inserted == 1
+    assert result.excluded == {"invalid_phone": 1, "duplicate": 1, "no_opt_in": 1}
     assert (
         Contact.objects.filter(account=account, phone__in=["+19715550101", "+19715550102"]).count()
         == 2

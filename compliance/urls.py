@@ -1,0 +1,3 @@
+"""Compliance pages (consent trail, DNC list)."""
+
+urlpatterns: list = []
