@@ -5,7 +5,7 @@ ratios and PASS/FAIL against the issue's targets, and write bench-results.json.
     .venv/bin/python -m bench.run dispatch --quick
     .venv/bin/python -m bench.run commit webhooks --strict
 
-Subcommands: commit, dispatch (backlog: rate and conformance), latency (paced:
+Subcommands: commit, audit (eligibility audit of 100k), dispatch (backlog: rate and conformance), latency (paced:
 due-to-call), webhooks, end20k, all. See docs/benchmarks.md for what each measures.
 The bench uses its own database (a2p_bench) and Redis db (7) unless DATABASE_URL /
 REDIS_URL are set, and its own port (BENCH_PORT, 8090).
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from . import config
 
-BENCHES = ["commit", "dispatch", "latency", "webhooks", "end20k"]
+BENCHES = ["commit", "audit", "dispatch", "latency", "webhooks", "end20k"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,11 +58,12 @@ def main(argv: list[str] | None = None) -> int:
 
     django.setup()
 
-    from . import bench_commit, bench_dispatch, bench_end20k, bench_webhooks, report
+    from . import bench_audit, bench_commit, bench_dispatch, bench_end20k, bench_webhooks, report
     from .procs import ProcessManager
 
     modules = {
         "commit": bench_commit.run,
+        "audit": bench_audit.run,
         "dispatch": bench_dispatch.run_backlog,
         "latency": bench_dispatch.run_paced,
         "webhooks": bench_webhooks.run,
