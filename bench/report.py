@@ -133,7 +133,7 @@ def save(results: list[BenchResult], *, meta: dict) -> Path:
 
 
 def print_summary(results: list[BenchResult]) -> None:
-    print("\n=== targets (issue 3 acceptance, this machine) ===")
+    print("\n=== targets (issue acceptance, this machine) ===")
     for result in results:
         for target in result.targets:
             print(target.line())
