@@ -24,6 +24,21 @@ class AccountSettingsForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Sent in reply to HELP.",
     )
+    opt_out_confirmation = forms.CharField(
+        label="STOP confirmation",
+        max_length=320,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Sent once when someone opts out. It only confirms: it must say they are "
+        "unsubscribed or how to opt back in (Reply START), with no offers or links. "
+        "Up to 320 characters.",
+    )
+    opt_in_confirmation = forms.CharField(
+        label="Opt-in confirmation",
+        max_length=320,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Sent when START or YES opts someone in. It must say how to opt out "
+        "(Reply STOP); name your program and add Msg & data rates may apply.",
+    )
     quiet_hours_start = forms.TimeField(
         widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
         help_text="No campaign sends after this time in the recipient's zone.",

@@ -7,6 +7,11 @@ from django.db import models
 
 DEFAULT_STOP_LANGUAGE = "Reply STOP to opt out."
 DEFAULT_HELP_TEXT = "Reply STOP to opt out. Msg & data rates may apply."
+# The keyword confirmations (compliance.keywords sends them; Settings edits them).
+DEFAULT_OPT_OUT_CONFIRMATION = "You've been unsubscribed. Reply START to opt back in."
+DEFAULT_OPT_IN_CONFIRMATION = (
+    "You're opted in. Msg & data rates may apply. Reply HELP for help, STOP to opt out."
+)
 
 
 class Account(models.Model):
@@ -17,6 +22,9 @@ class Account(models.Model):
     timezone = models.CharField(max_length=64, default="America/New_York")
     stop_language = models.CharField(max_length=160, default=DEFAULT_STOP_LANGUAGE)
     help_text = models.CharField(max_length=320, default=DEFAULT_HELP_TEXT)
+    # Sent once in reply to a STOP, and when START/YES opts a contact in.
+    opt_out_confirmation = models.CharField(max_length=320, default=DEFAULT_OPT_OUT_CONFIRMATION)
+    opt_in_confirmation = models.CharField(max_length=320, default=DEFAULT_OPT_IN_CONFIRMATION)
     quiet_hours_start = models.TimeField(default=datetime.time(21, 0))
     quiet_hours_end = models.TimeField(default=datetime.time(8, 0))
     # Prepaid balance in USD. Debited as messages are accepted; never below zero

@@ -12,6 +12,7 @@ instead of comparing role names itself.
 
 Anyone who can see a live campaign can pause it (`PAUSE_CAMPAIGN` for every role).
 Contacts are the shared address book: everyone reads them, composers edit them.
+The do-not-contact list likewise: everyone reads it, admins and managers change it.
 """
 
 from enum import StrEnum
@@ -32,7 +33,10 @@ class Capability(StrEnum):
     MANAGE_NUMBERS = "manage_numbers"
     VIEW_STATS = "view_stats"
     MANAGE_ACCOUNT = "manage_account"
+    MANAGE_DNC = "manage_dnc"  # add to / remove from the do-not-contact list, mark spam
     SIMULATE = "simulate"  # inject simulated carrier traffic
+    # Everything the account holds on one phone number (personal data): admin, manager.
+    EXPORT_AUDIT_TRAIL = "export_audit_trail"
 
 
 class ConversationScope(StrEnum):
@@ -63,6 +67,8 @@ MATRIX: dict[str, frozenset[Capability]] = {
             _C.REPLY_CONVERSATIONS,
             _C.VIEW_NUMBERS,
             _C.VIEW_STATS,
+            _C.MANAGE_DNC,
+            _C.EXPORT_AUDIT_TRAIL,
         }
     ),
     Role.FIELD: frozenset(

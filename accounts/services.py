@@ -1,5 +1,6 @@
 import datetime
 import logging
+import re
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -63,9 +64,19 @@ SETTINGS_FIELDS = (
     "timezone",
     "stop_language",
     "help_text",
+    "opt_out_confirmation",
+    "opt_in_confirmation",
     "quiet_hours_start",
     "quiet_hours_end",
 )
+
+# A STOP confirmation only confirms (FCC § 64.1200(a)(12): no marketing, the one
+# further message): it must say the number is unsubscribed / opted out, or how to opt
+# back in, and it may carry no link. An opt-in confirmation must say how to opt out.
+_CONFIRMS_OPT_OUT = re.compile(
+    r"unsubscrib|opt(?:ed)?[- ]?out|\bstart\b|opt(?:ed)? back in", re.IGNORECASE
+)
+_LINK = re.compile(r"https?://|www\.|\b[a-z0-9-]+\.(?:com|org|net|ly|co|us|io)/", re.IGNORECASE)
 
 
 @cache
@@ -99,6 +110,31 @@ def _check_account_settings(fields: dict[str, Any]) -> dict[str, Any]:
             errors["help_text"] = "HELP replies need a text."
         elif len(cleaned["help_text"]) > 320:
             errors["help_text"] = "Help text must fit in 320 characters."
+    if "opt_out_confirmation" in cleaned:
+        text = cleaned["opt_out_confirmation"]
+        if not text:
+            errors["opt_out_confirmation"] = "A STOP needs a confirmation text."
+        elif len(text) > 320:
+            errors["opt_out_confirmation"] = "The STOP confirmation must fit in 320 characters."
+        elif not _CONFIRMS_OPT_OUT.search(text):
+            errors["opt_out_confirmation"] = (
+                "The STOP confirmation must say the number is unsubscribed (or opted out) "
+                "or how to opt back in (Reply START)."
+            )
+        elif _LINK.search(text):
+            errors["opt_out_confirmation"] = (
+                "The STOP confirmation may not contain a link: it only confirms, no marketing."
+            )
+    if "opt_in_confirmation" in cleaned:
+        text = cleaned["opt_in_confirmation"]
+        if not text:
+            errors["opt_in_confirmation"] = "Opting in needs a confirmation text."
+        elif len(text) > 320:
+            errors["opt_in_confirmation"] = "The opt-in confirmation must fit in 320 characters."
+        elif "stop" not in text.lower():
+            errors["opt_in_confirmation"] = (
+                "The opt-in confirmation must say how to opt out (e.g. Reply STOP to opt out)."
+            )
     for key in ("quiet_hours_start", "quiet_hours_end"):
         if key in cleaned and not isinstance(cleaned[key], datetime.time):
             errors[key] = "Give a time of day, e.g. 21:00."

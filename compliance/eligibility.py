@@ -65,17 +65,22 @@ def dnc_phones(*, account: Account) -> QuerySet[DncEntry]:
     return DncEntry.objects.filter(account=account).values("phone")
 
 
-def consent_exclusions(*, account: Account, mode: str = RELATIONSHIP) -> list[Exclusion]:
+def consent_exclusions(
+    *, account: Account, mode: str = RELATIONSHIP, send_kind: str = "bulk"
+) -> list[Exclusion]:
     """The exclusions a bulk send (campaign commit, automation) always applies.
 
-    Both modes need a confirmed opt-in for bulk traffic: Relationship mode texts only
-    opted-in contacts, and Campaign mode lets unconsented voters be texted only by
-    manual one-at-a-time sends, never by a bulk send, schedule or automation."""
-    del mode  # Both modes gate bulk sends the same way (see above).
+    The consent gate is `compliance.rules.mode_allows` (one source of truth), turned
+    into SQL: both modes need a confirmed opt-in for bulk traffic (Relationship mode
+    texts only opted-in contacts; Campaign mode lets unconsented voters be texted only
+    by manual one-at-a-time sends, never by a bulk send, schedule or automation)."""
+    from .rules import statuses_allowed  # rules reads this module's constants
+
+    allowed = [s for s in statuses_allowed(mode, send_kind) if s != SmsStatus.OPTED_OUT]
     return [
         Exclusion(OPTED_OUT, Q(sms_status=SmsStatus.OPTED_OUT)),
         Exclusion(DNC, Q(phone__in=dnc_phones(account=account))),
-        Exclusion(NO_OPT_IN, ~Q(sms_status=SmsStatus.OPTED_IN)),
+        Exclusion(NO_OPT_IN, ~Q(sms_status__in=allowed)),
     ]
 
 
@@ -118,9 +123,15 @@ def excluded_counts(
     return eligible_count, excluded
 
 
-def may_send_now(*, contact: Contact, kind: str | None = None) -> tuple[bool, str]:
+def may_send_now(
+    *, contact: Contact, kind: str | None = None, dnc: bool = False
+) -> tuple[bool, str]:
     """The per-message final check's compliance part (re-read right before the call).
-    `kind`: the message's keyword-reply kind, if it is one (None: an ordinary message)."""
+    `kind`: the message's keyword-reply kind, if it is one (None: an ordinary message).
+    `dnc`: the phone is on the account's do-not-contact list (the caller reads it for a
+    whole batch at once); a listed phone gets nothing, keyword replies included."""
     if contact.sms_status == SmsStatus.OPTED_OUT and kind not in SENT_DESPITE_OPT_OUT:
         return False, OPTED_OUT
+    if dnc:
+        return False, DNC
     return True, ""

@@ -45,16 +45,16 @@ import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
+from accounts.models import DEFAULT_OPT_IN_CONFIRMATION, DEFAULT_OPT_OUT_CONFIRMATION
 from contacts.models import EventType, SmsStatus
 
 from .eligibility import HELP_REPLY, OPT_IN_CONFIRMATION, OPT_OUT_CONFIRMATION
 
-# Replies, when the account has no text of its own (CTIA: one confirmation, no
-# marketing; the opt-in confirmation carries HELP and STOP instructions).
-OPT_OUT_CONFIRMATION_TEXT = "You've been unsubscribed. Reply START to opt back in."
-OPT_IN_CONFIRMATION_TEXT = (
-    "You're opted in again. Msg & data rates may apply. Reply HELP for help, STOP to opt out."
-)
+# Replies, when the caller gives no account text (CTIA: one confirmation, no marketing;
+# the opt-in confirmation carries HELP and STOP instructions). Each account has its own
+# (Account.opt_out_confirmation / opt_in_confirmation, edited on the Settings page).
+OPT_OUT_CONFIRMATION_TEXT = DEFAULT_OPT_OUT_CONFIRMATION
+OPT_IN_CONFIRMATION_TEXT = DEFAULT_OPT_IN_CONFIRMATION
 
 
 class Intent(StrEnum):
@@ -280,10 +280,17 @@ def keyword_effect(match: KeywordMatch) -> KeywordEffect:
     )
 
 
-def keyword_reply_text(*, kind: str, help_text: str) -> str:
-    """The reply of `kind` (the account's help text for HELP)."""
+def keyword_reply_text(
+    *,
+    kind: str,
+    help_text: str,
+    opt_out_text: str = OPT_OUT_CONFIRMATION_TEXT,
+    opt_in_text: str = OPT_IN_CONFIRMATION_TEXT,
+) -> str:
+    """The reply of `kind`: the account's help text for HELP, its STOP or opt-in
+    confirmation for the others (the defaults when not given)."""
     if kind == HELP_REPLY:
         return help_text
     if kind == OPT_OUT_CONFIRMATION:
-        return OPT_OUT_CONFIRMATION_TEXT
-    return OPT_IN_CONFIRMATION_TEXT
+        return opt_out_text
+    return opt_in_text

@@ -175,6 +175,13 @@ _PERMANENT_CODES = frozenset(
     }
 )
 
+# The codes that say this recipient refuses messages (shared/reference/telnyx.md): 40300,
+# "Blocked due to STOP message", an opt-out block rule at the carrier / profile for this
+# recipient, answered at the API. The spam codes (40002/40003 "blocked as spam", 40015,
+# 40017) are not among them: they judge the sending number or the content, not the
+# recipient, and listing every recipient a blocked number tried would be wrong.
+RECIPIENT_REFUSED_CODES = frozenset({"40300"})
+
 
 def error_class_for(code: str | None, http_status: int | None = None) -> type[ProviderError]:
     """Which kind of failure this is. The Telnyx code wins; the HTTP status decides codes

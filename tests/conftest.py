@@ -24,6 +24,16 @@ def admin_api(admin_user, account):
     return api_client(admin_user, account)
 
 
+@pytest.fixture
+def daytime_recipients(monkeypatch):
+    """Contacts made by `make_contact` without an address live in a zone where it is
+    midday now, so tests that send are never held by quiet hours (compliance.rules),
+    whatever the hour the suite runs at. Real clocks, real workers: nothing is frozen."""
+    from tests import factories
+
+    monkeypatch.setattr(factories, "RECIPIENT_ZONE", factories.daytime_zone())
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _close_connection_pools(django_db_setup, django_db_blocker):
     """Threads (the dispatcher's, live servers') leave connections in the pool; close it

@@ -1,7 +1,9 @@
 """Small factories for personas and tenants. Plain functions over the real ORM."""
 
+import datetime
 import itertools
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
@@ -42,21 +44,80 @@ def api_client(user, account: Account | None = None) -> APIClient:
     return client
 
 
+# One zone per UTC offset from +14 to -11, without DST where possible, so that at any
+# moment several of them are in the middle of the day.
+WORLD_ZONES = (
+    "Pacific/Kiritimati",
+    "Pacific/Tongatapu",
+    "Pacific/Tarawa",
+    "Pacific/Guadalcanal",
+    "Australia/Brisbane",
+    "Asia/Tokyo",
+    "Asia/Shanghai",
+    "Asia/Bangkok",
+    "Asia/Dhaka",
+    "Asia/Karachi",
+    "Asia/Dubai",
+    "Europe/Istanbul",
+    "Africa/Johannesburg",
+    "Africa/Lagos",
+    "Africa/Abidjan",
+    "Atlantic/Cape_Verde",
+    "America/Noronha",
+    "America/Sao_Paulo",
+    "America/La_Paz",
+    "America/Bogota",
+    "America/Costa_Rica",
+    "America/Phoenix",
+    "Pacific/Pitcairn",
+    "Pacific/Gambier",
+    "Pacific/Honolulu",
+    "Pacific/Pago_Pago",
+)
+
+
+def daytime_zone(at: datetime.datetime | None = None) -> str:
+    """A zone where the local time is nearest 13:30 at `at` (default now): inside every
+    quiet-hours window (compliance.rules) with hours to spare either side."""
+    at = at or datetime.datetime.now(datetime.UTC)
+
+    def distance(name: str) -> float:
+        local = at.astimezone(ZoneInfo(name))
+        return abs(local.hour + local.minute / 60 - 13.5)
+
+    return min(WORLD_ZONES, key=distance)
+
+
+# Set by the `daytime_recipients` fixture (tests/texting, tests/reliability): contacts
+# made without an address (zip, state) are put in this zone, so sends are never held by
+# quiet hours, whatever the hour the suite runs at.
+RECIPIENT_ZONE: str | None = None
+
+
 def make_contact(
     account: Account, phone: str | None = None, sms_status: str = "opted_in", **fields
 ):
     """A contact, opted in unless `sms_status` says otherwise (set directly: the consent
-    API is what tests of consent use)."""
+    API is what tests of consent use). Placed in `RECIPIENT_ZONE` when that is set and
+    no address is given."""
     phone = phone or f"+1503555{next(_seq) % 10000:04d}"
     contact, _ = contact_upsert(account=account, phone=phone, data=fields)
     if contact.sms_status != sms_status:
         type(contact).objects.filter(pk=contact.pk).update(sms_status=sms_status)
         contact.sms_status = sms_status
+    if RECIPIENT_ZONE and not (fields.get("zip") or fields.get("state")):
+        place = {"timezone": RECIPIENT_ZONE, "timezone_candidates": [RECIPIENT_ZONE]}
+        type(contact).objects.filter(pk=contact.pk).update(**place)
+        for key, value in place.items():
+            setattr(contact, key, value)
     return contact
 
 
 def make_number(account: Account, e164: str | None = None, **fields) -> PhoneNumber:
     e164 = e164 or f"+1971555{next(_seq) % 10000:04d}"
+    # Registered (10DLC campaign active), as a number that sends must be; carriers block
+    # unregistered 10DLC traffic and the Tech Check refuses it.
+    fields.setdefault("registration_status", "active")
     return PhoneNumber.objects.create(account=account, e164=e164, **fields)
 
 

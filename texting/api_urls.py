@@ -1,9 +1,10 @@
 from django.urls import path
 
-from . import api, campaign_api
+from . import api, audit_trail_api, campaign_api
 
 urlpatterns = [
     path("simulator/inbound/", api.SimulatorInboundApi.as_view(), name="api-simulator-inbound"),
+    path("audit-trail/", audit_trail_api.AuditTrailApi.as_view(), name="api-audit-trail"),
     path("campaigns/", campaign_api.CampaignListCreateApi.as_view(), name="api-campaigns"),
     path("campaigns/<int:pk>/", campaign_api.CampaignDetailApi.as_view(), name="api-campaign"),
     path("campaigns/<int:pk>/commit/", campaign_api.CampaignCommitApi.as_view()),
@@ -12,6 +13,7 @@ urlpatterns = [
     path("campaigns/<int:pk>/cancel/", campaign_api.CampaignCancelApi.as_view()),
     path("campaigns/<int:pk>/throttle/", campaign_api.CampaignThrottleApi.as_view()),
     path("campaigns/<int:pk>/audit/", campaign_api.CampaignAuditApi.as_view()),
+    path("campaigns/<int:pk>/tech-check/", campaign_api.CampaignTechCheckApi.as_view()),
     path("campaigns/<int:pk>/status/", campaign_api.CampaignStatusApi.as_view()),
     path("campaigns/<int:pk>/messages/", campaign_api.CampaignMessagesApi.as_view()),
 ]

@@ -6,8 +6,20 @@ class TextingConfig(AppConfig):
 
     def ready(self) -> None:
         # providers cannot import texting; texting tells it who applies provider events.
+        from compliance.hooks import (
+            register_opted_in,
+            register_phones_released,
+            register_phones_suppressed,
+        )
         from providers.hooks import register_event_handler
 
+        from .dispatch import opt_out_unmark
         from .inbound import handle_provider_event
+        from .suppression import dnc_marks_clear, messages_stop_to_phones
 
         register_event_handler(handle_provider_event)
+        # compliance cannot import texting; a phone put on the DNC list stops what waits.
+        register_phones_suppressed(messages_stop_to_phones)
+        register_phones_released(dnc_marks_clear)
+        # A consent record opted a contact back in: the dispatcher's opt-out mark goes.
+        register_opted_in(opt_out_unmark)

@@ -6,17 +6,28 @@ queues. Consent, opt-out and DNC exclusions come from `compliance.eligibility`; 
 module adds the ones over message history, which lives here.
 """
 
+import datetime
 from dataclasses import dataclass, field
 
-from django.db.models import F, Lookup, QuerySet
+from django.db.models import Count, F, Lookup, Q, QuerySet
+from django.utils import timezone
 
-from compliance import eligibility
-from compliance.eligibility import DUPLICATE, INVALID_PHONE, NO_OPT_IN, Exclusion
-from contacts.models import Contact
+from compliance import eligibility, rules
+from compliance.eligibility import (
+    DUPLICATE,
+    FREQUENCY_CAP,
+    INVALID_PHONE,
+    NO_OPT_IN,
+    RECENTLY_MESSAGED,
+    REPLIED_TO_CAMPAIGN,
+    Exclusion,
+)
+from contacts.models import Contact, EngagementEvent, EventType
 from contacts.phones import try_normalize_phone
 from contacts.services import contact_for_phone
 
-from .models import Campaign
+from . import rules_sql
+from .models import Campaign, Direction, Message, MessageStatus
 from .services import CampaignError
 
 
@@ -85,8 +96,95 @@ def resolve_audience(*, campaign: Campaign, create: bool = True) -> Audience:
 
 
 def campaign_exclusions(*, campaign: Campaign) -> list[Exclusion]:
-    """Every exclusion this campaign's commit applies, in reporting order."""
-    return eligibility.consent_exclusions(account=campaign.account, mode=campaign.mode)
+    """Every exclusion this campaign's commit applies, in reporting order: consent,
+    opt-out and DNC (`compliance.eligibility`), then the campaign's own choices
+    (`exclusions`: `replied_to_campaign`, `messaged_within_hours`), then the frequency
+    caps (`compliance.rules.caps_to_count`), all over message history, which lives here.
+    Each is a `phone IN (SELECT ...)` / `id IN (SELECT ...)` subquery that PostgreSQL
+    runs once, as a hashed subplan."""
+    account = campaign.account
+    found = eligibility.consent_exclusions(account=account, mode=campaign.mode)
+    options = campaign.exclusions or {}
+    if options.get("replied_to_campaign"):
+        found.append(
+            Exclusion(
+                REPLIED_TO_CAMPAIGN,
+                Q(
+                    pk__in=replied_contacts(
+                        account_id=account.pk, campaign_id=options["replied_to_campaign"]
+                    )
+                ),
+            )
+        )
+    if options.get("messaged_within_hours"):
+        since = timezone.now() - datetime.timedelta(hours=options["messaged_within_hours"])
+        found.append(
+            Exclusion(
+                RECENTLY_MESSAGED, Q(phone__in=messaged_phones(campaign=campaign, since=since))
+            )
+        )
+    caps = []
+    for cap, states in rules.caps_to_count(campaign.compliance):
+        over = Q(phone__in=capped_phones(campaign=campaign, cap=cap))
+        caps.append(over if states is None else Q(state__in=states) & over)
+    if caps:
+        found.append(Exclusion(FREQUENCY_CAP, _any(caps)))
+    return found
+
+
+def _any(conditions: list[Q]) -> Q:
+    combined = conditions[0]
+    for condition in conditions[1:]:
+        combined |= condition
+    return combined
+
+
+# A message that never left does not count as having texted someone.
+_NOT_SENT = (MessageStatus.FAILED, MessageStatus.CANCELED)
+
+
+def replied_contacts(*, account_id: int, campaign_id: int) -> QuerySet:
+    """Contacts with an inbound SMS attributed to that campaign (texting.inbound records
+    `sms_received` with the campaign it answers; index `event_campaign_type`)."""
+    return EngagementEvent.objects.filter(
+        account_id=account_id, type=EventType.SMS_RECEIVED, campaign_id=campaign_id
+    ).values("contact_id")
+
+
+def messaged_phones(*, campaign: Campaign, since: datetime.datetime) -> QuerySet:
+    """Phones this account sent anything to since `since` (index `message_to_recent`),
+    this campaign's own messages aside."""
+    return (
+        Message.objects.filter(
+            account_id=campaign.account_id, direction=Direction.OUTBOUND, created_at__gte=since
+        )
+        .exclude(status__in=_NOT_SENT)
+        .exclude(campaign_id=campaign.pk)
+        .values("to_number")
+    )
+
+
+def capped_phones(*, campaign: Campaign, cap: rules.Cap) -> QuerySet:
+    """Phones that already got `cap.messages` campaign messages within `cap.hours`
+    (keyword replies and one-to-one messages do not count; messages queued by other
+    campaigns do, or two campaigns committed together would both pass), this
+    campaign's own aside."""
+    since = timezone.now() - datetime.timedelta(hours=cap.hours)
+    return (
+        Message.objects.filter(
+            account_id=campaign.account_id,
+            direction=Direction.OUTBOUND,
+            campaign_id__isnull=False,
+            kind__isnull=True,
+            created_at__gte=since,
+        )
+        .exclude(status__in=_NOT_SENT)
+        .exclude(campaign_id=campaign.pk)
+        .values("to_number")
+        .annotate(n=Count("id"))
+        .filter(n__gte=cap.messages)
+        .values("to_number")
+    )
 
 
 @dataclass
@@ -110,3 +208,46 @@ def campaign_audit(*, campaign: Campaign) -> AuditResult:
         _add(excluded, reason, n)
     total = eligible_count + sum(excluded.values())
     return AuditResult(total=total, eligible=eligible_count, excluded=excluded)
+
+
+@dataclass
+class SendWindow:
+    """Quiet hours over a campaign's eligible audience, for the Tech Check.
+
+    `in_quiet_hours`: recipients who may not be texted at `at` (sent then, their
+    messages wait until their window opens); `latest`: when the last of them may be
+    texted (None when nobody waits); `unknown_timezone`: recipients whose zone is not
+    known (the account's zone is assumed; warn about them)."""
+
+    at: datetime.datetime
+    eligible: int
+    in_quiet_hours: int
+    latest: datetime.datetime | None
+    unknown_timezone: int
+    never: int = 0  # recipients the account's quiet hours leave no time for
+
+
+def campaign_send_window(
+    *,
+    campaign: Campaign,
+    at: datetime.datetime | None = None,
+    local_wall: datetime.datetime | None = None,
+) -> SendWindow:
+    """How quiet hours would treat the campaign's eligible recipients if it were sent at
+    `at` (default: now), or at the wall-clock time `local_wall` in each recipient's
+    zone. One GROUP BY over the audience; the rules run once per group. Reads only."""
+    at = at or timezone.now()
+    audience = resolve_audience(campaign=campaign, create=False)
+    contacts = eligibility.eligible(audience.contacts, campaign_exclusions(campaign=campaign))
+    groups = rules_sql.recipient_groups(contacts)
+    send = rules_sql.send_rules(account=campaign.account, campaign=campaign)
+    moved = [s for s in rules_sql.shifts(groups, send, at=at, local_wall=local_wall) if s.shifted]
+    waiting = [s for s in moved if s.allowed is not None]
+    return SendWindow(
+        at=at,
+        eligible=sum(g.count for g in groups),
+        in_quiet_hours=sum(s.group.count for s in waiting),
+        latest=max((s.allowed for s in waiting), default=None),
+        unknown_timezone=rules_sql.unknown_zone_count(groups),
+        never=sum(s.group.count for s in moved if s.allowed is None),
+    )

@@ -17,6 +17,8 @@ from .campaign_serializers import (
     CampaignStatusSerializer,
     CommitSerializer,
     MessageRowSerializer,
+    PreflightFailedSerializer,
+    TechCheckSerializer,
     ThrottleSerializer,
 )
 from .commit import campaign_commit
@@ -28,6 +30,7 @@ from .selectors import (
     campaign_messages,
     campaign_status_snapshot,
 )
+from .techcheck import PreflightError, campaign_tech_check
 
 
 def _error(exc: Exception, code: int) -> Response:
@@ -89,6 +92,9 @@ class CampaignCommitApi(CampaignScopedMixin, generics.GenericAPIView):
             200: CampaignSerializer,
             400: OpenApiResponse(description="Bad input"),
             409: OpenApiResponse(description="Wrong state"),
+            422: OpenApiResponse(
+                PreflightFailedSerializer, description="A Tech Check failed; nothing queued"
+            ),
         },
     )
     def post(self, request, pk: int):
@@ -102,6 +108,11 @@ class CampaignCommitApi(CampaignScopedMixin, generics.GenericAPIView):
             return _error(PermissionError("Your role may not schedule sends."), 403)
         try:
             result = campaign_commit(campaign=campaign, actor=request.user, **args)
+        except PreflightError as exc:
+            return Response(
+                {"detail": str(exc), "checks": [check.as_dict() for check in exc.checks]},
+                status=status.HTTP_422_UNPROCESSABLE_ENTITY,
+            )
         except services.CampaignError as exc:
             return _error(exc, status.HTTP_400_BAD_REQUEST)
         except services.TransitionError as exc:
@@ -112,6 +123,7 @@ class CampaignCommitApi(CampaignScopedMixin, generics.GenericAPIView):
             "excluded": result.excluded,
             "estimated_cost": str(result.estimated_cost),
             "balance": str(result.campaign.account.balance),
+            "warnings": result.warnings,  # quiet hours: who waits, and until when
         }
         return Response(body)
 
@@ -177,6 +189,16 @@ class CampaignAuditApi(CampaignScopedMixin, generics.GenericAPIView):
         except services.CampaignError as exc:
             return _error(exc, status.HTTP_400_BAD_REQUEST)
         return Response(audit.as_dict())
+
+
+class CampaignTechCheckApi(CampaignScopedMixin, generics.GenericAPIView):
+    """The pre-send checks as they stand now (the commit runs them again). Reads only."""
+
+    capabilities = {"GET": Capability.VIEW_STATS}
+    serializer_class = TechCheckSerializer
+
+    def get(self, request, pk: int):
+        return Response(campaign_tech_check(campaign=self.get_campaign(pk)).as_dict())
 
 
 class CSVRenderer(renderers.BaseRenderer):

@@ -2,6 +2,8 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
+from compliance import rules
+
 from .models import Campaign, CampaignMode, Message, SendMode
 from .services import EDITABLE_FIELDS
 
@@ -40,6 +42,33 @@ class CampaignInputSerializer(serializers.Serializer):
     stop_language = serializers.CharField(required=False, allow_blank=True, max_length=160)
     exclusions = serializers.DictField(required=False)
     compliance = serializers.DictField(required=False)
+
+    def validate_exclusions(self, value: dict) -> dict:
+        """`{"messaged_within_hours": N}` (1–8760) and `{"replied_to_campaign": ID}` (a
+        campaign of this account); anything else is refused, naming the key."""
+        errors: dict[str, str] = {}
+        for key, item in value.items():
+            whole = isinstance(item, int) and not isinstance(item, bool)
+            if key == "messaged_within_hours":
+                if not whole or not 1 <= item <= 8760:
+                    errors[key] = "Give a whole number of hours from 1 to 8760."
+            elif key == "replied_to_campaign":
+                account = self.context["account"]
+                if not whole or not Campaign.objects.filter(account=account, pk=item).exists():
+                    errors[key] = "Give the id of one of this account's campaigns."
+            else:
+                errors[key] = "Unknown exclusion (messaged_within_hours, replied_to_campaign)."
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+    def validate_compliance(self, value: dict) -> dict:
+        """`{"frequency_cap": {"messages", "days"}}`, `{"unverified_state_rules": bool}`
+        (compliance.rules)."""
+        errors = rules.cap_config_errors(value)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
 
     def validate_sender_ids(self, value: list[int]) -> list[int]:
         account = self.context["account"]
@@ -119,3 +148,33 @@ class AuditSerializer(serializers.Serializer):
     total = serializers.IntegerField()
     eligible = serializers.IntegerField()
     excluded = serializers.DictField(child=serializers.IntegerField())
+
+
+class TechCheckItemSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    ok = serializers.BooleanField()
+    message = serializers.CharField()
+    remediation = serializers.CharField(help_text="What to do about it; blank when ok.")
+
+
+class TechCheckSerializer(serializers.Serializer):
+    """GET .../tech-check/: every pre-send check, the final text and what it costs."""
+
+    ok = serializers.BooleanField()
+    checks = TechCheckItemSerializer(many=True)
+    segments = serializers.IntegerField()
+    encoding = serializers.ChoiceField(choices=["GSM-7", "UCS-2"])
+    characters = serializers.IntegerField()
+    final_body = serializers.CharField()
+    samples = serializers.ListField(child=serializers.CharField())
+    estimated_cost = serializers.DecimalField(max_digits=12, decimal_places=4)
+    balance = serializers.DecimalField(max_digits=12, decimal_places=4)
+    estimated_duration_seconds = serializers.IntegerField(allow_null=True)
+    warnings = serializers.ListField(child=serializers.CharField())
+
+
+class PreflightFailedSerializer(serializers.Serializer):
+    """The commit's 422: the checks that failed, each with its reason and remedy."""
+
+    detail = serializers.CharField()
+    checks = TechCheckItemSerializer(many=True)

@@ -4,6 +4,13 @@ Set-based (performance.md §3): one INSERT ... SELECT over the eligible contacts
 ON CONFLICT (campaign, contact) DO NOTHING so a retried commit adds nothing. No Python
 object per recipient.
 
+Quiet hours (compliance.rules): each recipient's `send_after` is the later of the
+planned instant (now, the scheduled time, or the chosen wall-clock time in their zone)
+and the earliest instant their zones and state allow. The rules run in Python once per
+distinct (zones, state) group of the audience and are joined into the INSERT
+(`texting.rules_sql`). A send now waits per recipient until their window opens; a
+scheduled one is moved, with a warning.
+
 Sender choice, per recipient, in SQL:
 1. sticky: the number this account last texted them from, if it is in the pool;
 2. with local presence, a pool number in the recipient's state;
@@ -27,10 +34,12 @@ from compliance import eligibility
 from phone_numbers.models import NumberStatus, PhoneNumber
 from providers.encoding import segment_count
 
-from .audience import campaign_exclusions, resolve_audience
+from . import rules_sql
+from .audience import AuditResult, campaign_exclusions, resolve_audience
 from .models import Campaign, CampaignStatus, Message, MessageStatus, SendMode
 from .pricing import segment_price
-from .services import CampaignError, campaign_transition
+from .services import CampaignError, TransitionError, campaign_transition
+from .techcheck import campaign_preflight
 
 
 @dataclass
@@ -39,6 +48,10 @@ class CommitResult:
     inserted: int
     excluded: dict[str, int] = field(default_factory=dict)
     estimated_cost: Decimal = Decimal("0")
+    # Quiet hours: how many messages wait past their planned time, and until when.
+    held_for_quiet_hours: int = 0
+    latest_send_after: datetime.datetime | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def final_body(campaign: Campaign) -> str:
@@ -83,9 +96,9 @@ SELECT
         sticky.from_number,{local_pick}
         (%(numbers)s::text[])[1 + (h.v %% %(n)s)]
     ),
-    c.phone, %(body)s, %(segments)s, %(encoding)s, %(status)s,
+    c.phone, %(body)s, %(segments)s, %(encoding)s, {status},
     {send_after}, 0, (%(key_prefix)s || lpad(to_hex(c.id), 12, '0'))::uuid, '', '', now()
-FROM ({eligible}) c
+FROM ({eligible}) c{quiet_join}
 CROSS JOIN LATERAL (
     SELECT ('x' || substr(encode(sha256(convert_to(c.phone || %(campaign_text)s, 'UTF8')), 'hex'), 1, 15))::bit(60)::bigint AS v
 ) h
@@ -122,8 +135,9 @@ def campaign_commit(
 ) -> CommitResult:
     """Queue the campaign's messages and move it to sending (or scheduled).
 
-    Raises CampaignError (bad input, 400) or TransitionError (wrong state, 409); on
-    either, nothing is written.
+    Raises CampaignError (bad input, 400), PreflightError (a Tech Check failed, 422; a
+    CampaignError too) or TransitionError (wrong state, 409); on any, nothing is
+    written.
     """
     if send_mode not in SendMode.values:
         raise CampaignError(f"send_mode must be one of {', '.join(SendMode.values)}.")
@@ -132,23 +146,46 @@ def campaign_commit(
         raise CampaignError("A scheduled send needs schedule_at.")
     if scheduled and not recipient_local_time and schedule_at <= timezone.now():
         raise CampaignError("schedule_at is in the past.")
-    if not campaign.body.strip():
-        raise CampaignError("The message body is empty.")
     with transaction.atomic():
         campaign = (
             Campaign.objects.select_for_update().select_related("account").get(pk=campaign.pk)
         )
+        if campaign.status != CampaignStatus.DRAFT:
+            raise TransitionError(f"Only a draft can be committed; this one is {campaign.status}.")
         target = CampaignStatus.SCHEDULED if scheduled else CampaignStatus.SENDING
+        try:
+            audience = resolve_audience(campaign=campaign)
+        except CampaignError:
+            audience = None  # the pre-flight's audience check says why
+        audit = None
+        if audience is not None:
+            exclusions = campaign_exclusions(campaign=campaign)
+            eligible_count, excluded = eligibility.excluded_counts(audience.contacts, exclusions)
+            for reason, n in audience.unresolved.items():
+                excluded[reason] = excluded.get(reason, 0) + n
+            audit = AuditResult(
+                total=eligible_count + sum(excluded.values()),
+                eligible=eligible_count,
+                excluded=dict(excluded),
+            )
+        # The Tech Check again, on the locked row and this very classification: what
+        # changed since the user looked (balance, a sender's registration, the body)
+        # refuses here, before anything is written. There is no other way to send a
+        # campaign: a scheduled one passed this at commit and only changes status later.
+        campaign_preflight(campaign=campaign, audit=audit)
         senders = _senders(campaign)
-        audience = resolve_audience(campaign=campaign)
-        exclusions = campaign_exclusions(campaign=campaign)
-        _, excluded = eligibility.excluded_counts(audience.contacts, exclusions)
-        for reason, n in audience.unresolved.items():
-            excluded[reason] = excluded.get(reason, 0) + n
         eligible_sql, eligible_params = (
             eligibility.eligible(audience.contacts, exclusions)
             .order_by()  # Contact.Meta.ordering would sort 100k rows
-            .values("id", "account_id", "phone", "state", "timezone")
+            .values(
+                "id",
+                "account_id",
+                "phone",
+                "state",
+                "timezone",
+                "timezone_candidates",
+                "timezone_source",
+            )
             .query.sql_with_params()
         )
         body = final_body(campaign)
@@ -168,17 +205,37 @@ def campaign_commit(
             # ~0.6 s per 100k here. The prefix keeps uuid4's version and variant bits.
             "key_prefix": str(uuid.uuid4())[:24],
         }
+        wall = None
         if scheduled and recipient_local_time:
             # Everyone gets the same wall-clock time in their own zone: the time the
             # user picked, read in the account's zone, re-read in each recipient's.
             wall = schedule_at.astimezone(ZoneInfo(campaign.account.timezone)).replace(tzinfo=None)
             params["wall"] = wall
-            send_after = "(%(wall)s::timestamp AT TIME ZONE c.timezone)"
+            planned = "(%(wall)s::timestamp AT TIME ZONE {c}.timezone)"
         elif scheduled:
             params["schedule_at"] = schedule_at
-            send_after = "%(schedule_at)s::timestamptz"
+            planned = "%(schedule_at)s::timestamptz"
         else:
-            send_after = "now()"
+            planned = "now()"
+        # Quiet hours, once per (zones, state) group of the audience (a superset of the
+        # eligible groups, read without the exclusions' subqueries).
+        moved = [
+            s
+            for s in rules_sql.shifts(
+                rules_sql.recipient_groups(audience.contacts),
+                rules_sql.send_rules(account=campaign.account, campaign=campaign),
+                at=schedule_at if scheduled and wall is None else timezone.now(),
+                local_wall=wall,
+            )
+            if s.shifted
+        ]
+        stuck = [s for s in moved if s.allowed is None]
+        if stuck:
+            raise CampaignError(rules_sql.no_window_error(stuck))
+        params |= rules_sql.quiet_join_params(moved)
+        send_after = planned.format(c="c")
+        if moved:
+            send_after = f"GREATEST({send_after}, q.at)"
         # Django renders the eligible subquery with positional %s; turn them into named
         # parameters so both halves share one statement.
         names = []
@@ -194,21 +251,37 @@ def campaign_commit(
             statement = _INSERT.format(
                 send_after=send_after,
                 eligible=eligible,
+                quiet_join=rules_sql.QUIET_JOIN if moved else "",
+                # Held by quiet hours: `scheduled` until the window opens (housekeeping
+                # queues it then), so the due index holds only what can go.
+                status="CASE WHEN q.at IS NULL THEN %(status)s ELSE 'scheduled' END"
+                if moved
+                else "%(status)s",
                 local_pick=_LOCAL_PICK if local else "",
                 local_join=_LOCAL_JOIN if local else "",
             )
             cursor.execute(statement, params)
             inserted = cursor.rowcount
+            # Cost per sender, and what quiet hours moved (only when something could
+            # have moved: the comparison with each contact's zone costs a join).
+            held = "false"
+            if moved:
+                held = "m.send_after > " + planned.format(c="ct")
             cursor.execute(
-                "SELECT from_number, sum(segments) FROM texting_message"
-                " WHERE campaign_id = %s GROUP BY from_number",
-                [campaign.pk],
+                "SELECT m.from_number, sum(m.segments),"
+                f" count(*) FILTER (WHERE {held}), max(m.send_after) FILTER (WHERE {held})"
+                " FROM texting_message m"
+                + (" LEFT JOIN contacts_contact ct ON ct.id = m.contact_id" if wall else "")
+                + " WHERE m.campaign_id = %(campaign)s GROUP BY m.from_number",
+                params,
             )
             kinds = {s.e164: s.kind for s in senders}
-            estimated = sum(
-                (segment_price(kinds.get(e164, "long")) * total for e164, total in cursor),
-                Decimal("0"),
-            )
+            estimated, held_count, latest = Decimal("0"), 0, None
+            for e164, total, n_held, last in cursor.fetchall():
+                estimated += segment_price(kinds.get(e164, "long")) * total
+                held_count += n_held
+                if last is not None:
+                    latest = max(latest or last, last)
         campaign.send_mode = send_mode
         campaign.schedule_at = schedule_at
         campaign.recipient_local_time = recipient_local_time
@@ -225,8 +298,31 @@ def campaign_commit(
         )
         campaign = campaign_transition(campaign=campaign, to=target)
     return CommitResult(
-        campaign=campaign, inserted=inserted, excluded=excluded, estimated_cost=estimated
+        campaign=campaign,
+        inserted=inserted,
+        excluded=excluded,
+        estimated_cost=estimated,
+        held_for_quiet_hours=held_count,
+        latest_send_after=latest,
+        warnings=_quiet_hours_warnings(held_count, latest, scheduled=scheduled),
     )
+
+
+def _quiet_hours_warnings(
+    held: int, latest: datetime.datetime | None, *, scheduled: bool
+) -> list[str]:
+    if not held:
+        return []
+    who = "recipient is" if held == 1 else "recipients are"
+    when = f"the last at {latest.isoformat(timespec='minutes')}" if latest else ""
+    if scheduled:
+        return [
+            f"{held} {who} in quiet hours at the scheduled time; their messages were "
+            f"moved to when their window opens ({when})."
+        ]
+    return [
+        f"{held} {who} in quiet hours now; their messages wait until their window opens ({when})."
+    ]
 
 
 def campaign_message_counts(*, campaign: Campaign) -> dict[str, int]:

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import json
 import logging
 import math
 import random
@@ -50,6 +51,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -62,12 +64,17 @@ from django.db.models import F, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from accounts.models import Account
 from accounts.services import balance_debit
-from compliance.eligibility import OPTED_OUT, SENT_DESPITE_OPT_OUT, may_send_now
+from compliance import rules
+from compliance.eligibility import DNC, NO_OPT_IN, OPTED_OUT, SENT_DESPITE_OPT_OUT, may_send_now
+from compliance.models import DncEntry
+from compliance.suppression import carrier_refusal_record
 from contacts.models import Contact, EngagementEvent, EventType
 from contacts.services import engagement_record_many
 from phone_numbers.models import PhoneNumber
 from providers.base import (
+    RECIPIENT_REFUSED_CODES,
     PermanentError,
     ProviderError,
     RateLimitedError,
@@ -78,7 +85,7 @@ from providers.models import WebhookStatus
 from providers.registry import get_provider
 from providers.services import rematch_parked
 
-from . import live, ratelimit
+from . import live, ratelimit, rules_sql
 from .models import Campaign, CampaignStatus, Message, MessageStatus
 from .pricing import message_price, segment_price
 
@@ -301,6 +308,20 @@ def requeue(ids: list[int], *, after: float, undo_attempt: bool = False, **field
         return Message.objects.filter(pk__in=ids, status=MessageStatus.SENDING).update(**update)
 
 
+def hold_until(ids: list[int], *, until: datetime.datetime) -> int:
+    """Claimed rows held by quiet hours: `scheduled` until `until` (housekeeping's
+    `release_due_scheduled` queues them again then, so they do not sit in the due
+    index overnight), their charge given back, the attempt not counted (a hold is not
+    a failed try, so it never brings a message nearer to MAX_ATTEMPTS)."""
+    return requeue(
+        ids,
+        after=0,
+        undo_attempt=True,
+        status=MessageStatus.SCHEDULED,
+        send_after=Greatest(F("send_after"), Value(until)),  # exactly when it opens
+    )
+
+
 def _finish(message_id: int, **fields) -> None:
     """End a claimed message unsent (failed or canceled), its charge given back."""
     with transaction.atomic():
@@ -310,11 +331,17 @@ def _finish(message_id: int, **fields) -> None:
         )
 
 
-def final_check(message: Message) -> tuple[str, str] | None:
-    """None when the message may go now; else (status, reason) to end it with, or
-    ("hold", reason) to put it back in the queue untouched.
+# A final-check verdict: hold the message until the instant in the reason (ISO 8601).
+QUIET_HOURS = "quiet_hours"
 
-    `message` comes with its campaign and contact (`checked_messages`), read right now."""
+
+def final_check(message: Message, *, dnc: bool = False) -> tuple[str, str] | None:
+    """None when the message may go now; else (status, reason) to end it with,
+    ("hold", reason) to put it back in the queue untouched, or (QUIET_HOURS, ISO
+    instant) to put it back until the recipient's window opens.
+
+    `message` comes with its campaign and contact (`checked_messages`), read right now;
+    `dnc`: its phone is on the account's do-not-contact list (read in the same statement)."""
     now = timezone.now()
     if message.send_by and now > message.send_by:
         return MessageStatus.FAILED, "expired"
@@ -329,10 +356,41 @@ def final_check(message: Message) -> tuple[str, str] | None:
     if contact is None or contact.account_id != message.account_id:
         return MessageStatus.CANCELED, "contact deleted"
     # `kind`: a STOP confirmation or HELP reply may reach an opted-out number; no other.
-    allowed, reason = may_send_now(contact=contact, kind=message.kind)
+    # A DNC-listed number gets nothing, whatever the kind.
+    allowed, reason = may_send_now(contact=contact, kind=message.kind, dnc=dnc)
     if not allowed:
         return MessageStatus.CANCELED, reason
-    return None
+    if message.kind is not None:
+        # Keyword replies (STOP confirmation, HELP, START) answer the person who just
+        # wrote: no consent gate beyond the above, no quiet hours.
+        return None
+    campaign = message.campaign if message.campaign_id is not None else None
+    if campaign is not None and not rules.mode_allows(
+        campaign.mode, contact.sms_status, rules.BULK
+    ):
+        return MessageStatus.CANCELED, NO_OPT_IN  # consent withdrawn to pending/none since commit
+    return _quiet_hours_verdict(message, contact, campaign, now)
+
+
+def _quiet_hours_verdict(
+    message: Message, contact: Contact, campaign: Campaign | None, now: datetime.datetime
+) -> tuple[str, str] | None:
+    """Quiet hours right before the call (compliance.rules; pure zone math on the rows
+    `checked_messages` loaded). In quiet hours: held until the window opens, unless that
+    is past the message's `send_by`, when it fails as expired now rather than wait for
+    nothing."""
+    send = rules_sql.send_rules(account=message.account, campaign=campaign)
+    zones = send.zones(
+        candidates=contact.timezone_candidates,
+        timezone=contact.timezone,
+        source=contact.timezone_source,
+    )
+    if not send.is_quiet(now, zones=zones, state=contact.state):
+        return None
+    until = send.next_allowed(now, zones=zones, state=contact.state)
+    if until is None or (message.send_by is not None and until > message.send_by):
+        return MessageStatus.FAILED, "expired: quiet hours last past its send-by time"
+    return QUIET_HOURS, until.isoformat()
 
 
 def _out_of_money(message: Message) -> None:
@@ -410,7 +468,9 @@ def _in_field_order(model: type, names: tuple[str, ...]) -> tuple[str, ...]:
 
 
 # What the final check reads, for a whole claim in one statement (no ORM compile per
-# claim): the message, its campaign's status, the contact's compliance fields. Models
+# claim): the message, its campaign's status, the contact's compliance fields, and
+# whether its phone is on the account's DNC list (one probe of the unique (account,
+# phone) index per row, in the same statement: the DNC check adds no round trip). Models
 # are built with `from_db`, so any other field loads if a check ever reads it.
 _MESSAGE_FIELDS = (
     "id",
@@ -429,45 +489,76 @@ _MESSAGE_FIELDS = (
     "idempotency_key",
     "charged",
 )
-_CAMPAIGN_FIELDS = ("id", "account_id", "status", "send_started")
-_CONTACT_FIELDS = ("id", "account_id", "phone", "state", "timezone", "sms_status")
+_CAMPAIGN_FIELDS = ("id", "account_id", "mode", "compliance", "status", "send_started")
+# The account's quiet hours and zone: the quiet-hours check needs them per message.
+_ACCOUNT_FIELDS = ("id", "timezone", "quiet_hours_start", "quiet_hours_end")
+_CONTACT_FIELDS = (
+    "id",
+    "account_id",
+    "phone",
+    "state",
+    "timezone",
+    "timezone_candidates",
+    "timezone_source",
+    "sms_status",
+)
 _MESSAGE_FIELDS = _in_field_order(Message, _MESSAGE_FIELDS)
 _CAMPAIGN_FIELDS = _in_field_order(Campaign, _CAMPAIGN_FIELDS)
+_ACCOUNT_FIELDS = _in_field_order(Account, _ACCOUNT_FIELDS)
 _CONTACT_FIELDS = _in_field_order(Contact, _CONTACT_FIELDS)
 _CHECK = """
-SELECT {message}, {campaign}, {contact}
+SELECT {message}, {campaign}, {account}, {contact}, d.id IS NOT NULL
 FROM texting_message m
 LEFT JOIN texting_campaign c ON c.id = m.campaign_id
+JOIN accounts_account a ON a.id = m.account_id
 LEFT JOIN contacts_contact ct ON ct.id = m.contact_id
+LEFT JOIN {dnc} d ON d.account_id = m.account_id AND d.phone = m.to_number
 WHERE m.id = ANY(%(ids)s) AND m.status = 'sending'
 """.format(
     message=", ".join(f"m.{f}" for f in _MESSAGE_FIELDS),
     campaign=", ".join(f"c.{f}" for f in _CAMPAIGN_FIELDS),
+    account=", ".join(f"a.{f}" for f in _ACCOUNT_FIELDS),
     contact=", ".join(f"ct.{f}" for f in _CONTACT_FIELDS),
+    dnc=DncEntry._meta.db_table,
 )
 
 
-def checked_messages(ids: list[int]) -> list[Message]:
+def checked_messages(ids: list[int]) -> tuple[list[Message], set[int]]:
     """The claimed messages still `sending`, with `campaign` and `contact` attached
-    (None when missing), as the final check needs them."""
+    (None when missing), as the final check needs them; and the ids of those whose phone
+    is on their account's DNC list."""
     with connection.cursor() as cursor:
         cursor.execute(_CHECK, {"ids": list(ids)})
         rows = cursor.fetchall()
-    n_m, n_c = len(_MESSAGE_FIELDS), len(_CAMPAIGN_FIELDS)
+    n_m, n_c, n_a = len(_MESSAGE_FIELDS), len(_CAMPAIGN_FIELDS), len(_ACCOUNT_FIELDS)
     db = connection.alias
-    messages = []
-    for row in rows:
+    messages, listed = [], set()
+    for *row, dnc in rows:
         message = Message.from_db(db, _MESSAGE_FIELDS, row[:n_m])
-        campaign_row, contact_row = row[n_m : n_m + n_c], row[n_m + n_c :]
+        if dnc:
+            listed.add(message.pk)
+        campaign_row = row[n_m : n_m + n_c]
+        account_row = row[n_m + n_c : n_m + n_c + n_a]
+        contact_row = row[n_m + n_c + n_a :]
         if campaign_row[0] is not None:  # (a deleted campaign takes its messages with it)
             message.campaign = Campaign.from_db(db, _CAMPAIGN_FIELDS, campaign_row)
+            message.campaign.compliance = _json(message.campaign.compliance)
+        message.account = Account.from_db(db, _ACCOUNT_FIELDS, account_row)
         message.contact = (
             Contact.from_db(db, _CONTACT_FIELDS, contact_row)
             if contact_row[0] is not None
             else None
         )
+        if message.contact is not None:
+            message.contact.timezone_candidates = _json(message.contact.timezone_candidates)
         messages.append(message)
-    return messages
+    return messages, listed
+
+
+def _json(value):
+    """A jsonb column read by a raw cursor arrives as text (Django's converters, which
+    `from_db` skips, parse it for the ORM)."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def prepare(sender: Sender, booked: list[tuple[Claimed, float]]) -> tuple[Batch, PassResult]:
@@ -477,20 +568,25 @@ def prepare(sender: Sender, booked: list[tuple[Claimed, float]]) -> tuple[Batch,
     when the money runs out."""
     result = PassResult()
     rows = {row.id: (row, fire_at) for row, fire_at in booked}
-    messages = checked_messages(list(rows)) if rows else []
+    messages, listed = checked_messages(list(rows)) if rows else ([], set())
     calls: list[tuple[Message, Claimed, float]] = []
     held: list[int] = []
+    quiet: dict[str, list[int]] = {}  # ISO instant the window opens -> message ids
     changed: set[int | None] = set()
     found = 0
     for message in messages:
         found += 1
         row, fire_at = rows[message.pk]
-        verdict = final_check(message)
+        verdict = final_check(message, dnc=message.pk in listed)
         if verdict is not None:
             status, reason = verdict
             changed.add(message.campaign_id)
             if status == "hold":  # paused while claimed: back in the queue, untouched
                 held.append(message.pk)
+                result.deferred += 1
+                continue
+            if status == QUIET_HOURS:  # back until the recipient's window opens
+                quiet.setdefault(reason, []).append(message.pk)
                 result.deferred += 1
                 continue
             _finish(message.pk, status=status, error_reason=reason, failed_at=timezone.now())
@@ -509,6 +605,8 @@ def prepare(sender: Sender, booked: list[tuple[Claimed, float]]) -> tuple[Batch,
         calls.append((message, row, fire_at))
     if held:
         requeue(held, after=0, undo_attempt=True)
+    for until, ids in quiet.items():
+        hold_until(ids, until=datetime.datetime.fromisoformat(until))
     result.gone += len(rows) - found
     live.campaigns_changed(changed, push=False)
     return Batch(sender=sender, calls=calls), result
@@ -528,12 +626,13 @@ def call(batch: Batch, message: Message, row: Claimed, fire_at: float) -> str:
         text=message.body,
         idempotency_key=str(message.idempotency_key),
     )
-    if _opted_out_since_check(message):
+    blocked = _blocked_since_check(message)
+    if blocked:
         try:
             _finish(
                 message.pk,
                 status=MessageStatus.CANCELED,
-                error_reason=OPTED_OUT,
+                error_reason=blocked,
                 failed_at=timezone.now(),
             )
         finally:
@@ -564,13 +663,20 @@ def call(batch: Batch, message: Message, row: Claimed, fire_at: float) -> str:
 # to the horizon plus catch-up). A STOP handled meanwhile marks the phone here, before
 # its transaction commits, and every call looks for the mark right before it goes: no
 # call to that phone starts once the opt-out is committed. The mark outlives anything
-# booked before the STOP; later claims see the opt-out in the database.
+# booked before the STOP; later claims see the opt-out in the database. A phone put on
+# the DNC list gets its own mark (`dnc_mark`), which stops every kind of message, keyword
+# replies included, and which a START does not clear.
 OPT_OUT_MARK_PREFIX = "dispatch:opted-out:"
+DNC_MARK_PREFIX = "dispatch:dnc:"
 OPT_OUT_MARK_SECONDS = 120  # longer than a lease: nothing booked before waits longer
 
 
 def _opt_out_mark(account_id: int, phone: str) -> str:
     return f"{OPT_OUT_MARK_PREFIX}{account_id}:{phone}"
+
+
+def _dnc_mark(account_id: int, phone: str) -> str:
+    return f"{DNC_MARK_PREFIX}{account_id}:{phone}"
 
 
 def opt_out_mark(*, account_id: int, phone: str) -> None:
@@ -589,15 +695,38 @@ def opt_out_unmark(*, account_id: int, phone: str) -> None:
         log.warning("could not clear the opt-out mark of %s", phone)
 
 
-def _opted_out_since_check(message: Message) -> bool:
-    if message.kind in SENT_DESPITE_OPT_OUT:
-        return False
+def dnc_mark(*, account_id: int, phones: Sequence[str]) -> None:
+    """`phones` went on the account's DNC list: calls already booked to them must not go."""
     try:
-        return bool(
-            _redis(settings.REDIS_URL).exists(_opt_out_mark(message.account_id, message.to_number))
-        )
+        pipe = _redis(settings.REDIS_URL).pipeline(transaction=False)
+        for phone in phones:
+            pipe.set(_dnc_mark(account_id, phone), 1, ex=OPT_OUT_MARK_SECONDS)
+        pipe.execute()
+    except redis.RedisError:  # the final check of every later claim still sees it
+        log.warning("could not mark %d DNC phones for calls already booked", len(phones))
+
+
+def dnc_unmark(*, account_id: int, phones: Sequence[str]) -> None:
+    """`phones` came off the DNC list: their marks go."""
+    try:
+        _redis(settings.REDIS_URL).delete(*(_dnc_mark(account_id, phone) for phone in phones))
     except redis.RedisError:
-        return False  # the final check ran moments ago
+        log.warning("could not clear the DNC marks of %d phones", len(phones))
+
+
+def _blocked_since_check(message: Message) -> str:
+    """The reason a call must not go after all (opted out or DNC-listed since its final
+    check), or "". One Redis round trip."""
+    keys = [_dnc_mark(message.account_id, message.to_number)]
+    if message.kind not in SENT_DESPITE_OPT_OUT:
+        keys.append(_opt_out_mark(message.account_id, message.to_number))
+    try:
+        marks = _redis(settings.REDIS_URL).mget(keys)
+    except redis.RedisError:
+        return ""  # the final check ran moments ago
+    if marks[0] is not None:
+        return DNC
+    return OPTED_OUT if any(marks[1:]) else ""
 
 
 def _fire(sender: Sender, row: Claimed, message: Message) -> bool:
@@ -640,6 +769,8 @@ def _send(
             error_reason=exc.title or str(exc),
             failed_at=timezone.now(),
         )
+        if exc.code in RECIPIENT_REFUSED_CODES:  # the recipient refuses: never again
+            _carrier_refusal(message, exc)
         return "failed", None
     except ProviderError as exc:  # retryable
         if message.attempts >= MAX_ATTEMPTS:
@@ -654,6 +785,20 @@ def _send(
         requeue([message.pk], after=min(2**message.attempts, 300), error_code=exc.code)
         return "deferred", None
     return "sent", (message, result, timezone.now())
+
+
+def _carrier_refusal(message: Message, exc: PermanentError) -> None:
+    """Put the phone on the account's DNC list (reason `complaint`); the message already
+    failed, so a failure here is logged, not raised."""
+    try:
+        carrier_refusal_record(
+            account_id=message.account_id,
+            phone=message.to_number,
+            code=exc.code or "",
+            title=exc.title or "",
+        )
+    except Exception:
+        log.exception("could not list %s after carrier error %s", message.to_number, exc.code)
 
 
 def finish_batch(batch: Batch) -> None:

@@ -17,12 +17,21 @@ in the caller's transaction (one per inbound event, with the event's own status)
 - **opt-in**: back to `opted_in` with `sms_opt_in` and a confirmation (YES only from
   opted out or pending double opt-in).
 
+Every status change also writes its consent record and audit entry
+(`compliance.consent.consent_keyword_record`: `opt_out`, `re_opt_in`, or `confirm` for a
+YES that completes a double opt-in; source `keyword`, the inbound message id and the
+campaign it answers as the reference, the contact's words as the language). The
+confirmations are the account's own texts (`Account.opt_out_confirmation`,
+`opt_in_confirmation`, edited on the Settings page).
+
 Replies are ordinary queue rows (no campaign, `queued`, due now) with a `kind`; only a
 STOP confirmation and a HELP reply may reach an opted-out number
-(compliance.eligibility.may_send_now).
+(compliance.eligibility.may_send_now). A phone on the account's DNC list gets no reply
+at all (none is queued, and the final check would refuse one).
 """
 
 import uuid
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,10 +40,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Account
+from compliance.consent import consent_keyword_record
 from compliance.eligibility import SENT_DESPITE_OPT_OUT
 from compliance.keywords import KeywordMatch, keyword_effect, keyword_reply_text
+from compliance.suppression import dnc_listed
 from contacts.models import Contact, SmsStatus
-from contacts.services import contact_sms_status_change
+from contacts.services import contact_lock, contact_sms_status_change
 from providers.encoding import segment_count
 
 from . import dispatch, live, tasks
@@ -44,17 +55,18 @@ from .models import Direction, Message, MessageStatus
 # reply queued twice would be one send at the provider.
 _REPLY_KEYS = uuid.UUID("6f1d7a52-3c0e-4f3b-9a51-2b8d0c6e4a17")
 
-# Cancel a phone's waiting messages in the account and give back what they were
+# Cancel phones' waiting messages in the account and give back what they were
 # charged, in one statement (message_to_recent finds the rows). The keyword replies
-# that may reach an opted-out number are left alone: a STOP never cancels its own
-# confirmation. A row a dispatcher claimed meanwhile is `sending` when the lock is
-# granted and is skipped (re-checked); its final check sees the opt-out.
-_CANCEL_TO_PHONE = """
+# that may reach an opted-out number are left alone on a STOP (`exempt`): a STOP never
+# cancels its own confirmation; a DNC entry spares nothing. A row a dispatcher claimed
+# meanwhile is `sending` when the lock is granted and is skipped (re-checked); its final
+# check sees the opt-out (or the DNC entry).
+_CANCEL_TO_PHONES = """
 WITH gone AS (
     UPDATE texting_message m
     SET status = 'canceled', error_reason = %(reason)s, failed_at = now(), charged = NULL
     FROM (SELECT id, charged FROM texting_message
-          WHERE account_id = %(account)s AND to_number = %(phone)s
+          WHERE account_id = %(account)s AND to_number = ANY(%(phones)s)
             AND direction = 'outbound' AND status IN ('queued', 'scheduled')
             AND (kind IS NULL OR NOT kind = ANY(%(exempt)s))
           FOR UPDATE) old
@@ -80,15 +92,27 @@ class KeywordOutcome:
 
 def messages_cancel_to_phone(*, account: Account, phone: str, reason: str) -> int:
     """Cancel every queued or scheduled message to `phone` in `account` (any campaign,
-    or none), refunding their charges. Returns how many."""
+    or none) but a STOP confirmation or HELP reply, refunding their charges. Returns how
+    many."""
+    return messages_cancel_to_phones(
+        account=account, phones=[phone], reason=reason, exempt=SENT_DESPITE_OPT_OUT
+    )
+
+
+def messages_cancel_to_phones(
+    *, account: Account, phones: Sequence[str], reason: str, exempt: Collection[str] = ()
+) -> int:
+    """Cancel every queued or scheduled message to any of `phones` in `account`, in one
+    statement, refunding their charges; keyword replies of the `exempt` kinds are left
+    alone. Returns how many."""
     with connection.cursor() as cursor:
         cursor.execute(
-            _CANCEL_TO_PHONE,
+            _CANCEL_TO_PHONES,
             {
                 "account": account.pk,
-                "phone": phone,
+                "phones": list(phones),
                 "reason": reason,
-                "exempt": sorted(SENT_DESPITE_OPT_OUT),
+                "exempt": sorted(exempt),
             },
         )
         rows = cursor.fetchall()
@@ -104,9 +128,12 @@ def keyword_reply_queue(
     kind: str,
     body: str,
     answers: str = "",
-) -> Message:
+) -> Message | None:
     """Queue a keyword reply to `contact` from `from_number` (the number they wrote to),
-    due now. `answers`: the inbound message's provider id (its idempotency key's seed)."""
+    due now. `answers`: the inbound message's provider id (its idempotency key's seed).
+    None for a phone on the account's DNC list: it gets nothing, not even a confirmation."""
+    if dnc_listed(account=account, phone=contact.phone):
+        return None
     segments, encoding = segment_count(body)
     key = uuid.uuid5(_REPLY_KEYS, f"{answers}:{kind}") if answers else uuid.uuid4()
     # A confirmation goes now, not at the next beat tick (CTIA: promptly after the STOP).
@@ -152,6 +179,9 @@ def inbound_keyword_apply(
             )
         changed = False
         if effect.to_status is not None:
+            # Locked already by the inbound path; read here so the consent record
+            # says what the keyword changed (opt-out, re-opt-in, double opt-in confirmed).
+            before = contact_lock(contact=contact).sms_status
             changed = contact_sms_status_change(
                 contact=contact,
                 to=effect.to_status,
@@ -167,6 +197,18 @@ def inbound_keyword_apply(
                     "canceled": canceled,
                 },
             )
+        if changed:
+            # The consent record and audit entry, in the status change's transaction.
+            consent_keyword_record(
+                contact=contact,
+                before=before,
+                after=effect.to_status,
+                keyword=match.keyword,
+                text=data.get("text") or "",
+                provider_message_id=data.get("provider_message_id") or "",
+                campaign_id=campaign_id,
+                at=at,
+            )
         if changed and effect.to_status == SmsStatus.OPTED_IN:
             transaction.on_commit(
                 lambda: dispatch.opt_out_unmark(account_id=account.pk, phone=contact.phone)
@@ -178,7 +220,12 @@ def inbound_keyword_apply(
                 contact=contact,
                 from_number=our_number,
                 kind=effect.reply_kind,
-                body=keyword_reply_text(kind=effect.reply_kind, help_text=account.help_text),
+                body=keyword_reply_text(
+                    kind=effect.reply_kind,
+                    help_text=account.help_text,
+                    opt_out_text=account.opt_out_confirmation,
+                    opt_in_text=account.opt_in_confirmation,
+                ),
                 answers=data.get("provider_message_id") or "",
             )
     return KeywordOutcome(changed=changed, canceled=canceled, reply=reply)

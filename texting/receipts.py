@@ -15,9 +15,10 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from compliance.suppression import carrier_refusal_record
 from contacts.models import Contact, EventType
 from contacts.services import engagement_record
-from providers.base import WebhookEvent
+from providers.base import RECIPIENT_REFUSED_CODES, WebhookEvent
 from providers.hooks import EventOutcome
 
 from . import live
@@ -85,6 +86,15 @@ def apply_receipt(event: WebhookEvent) -> str:
         raise RuntimeError(f"message {event.message_id} kept moving; retried later")
     message_id, campaign_id, contact_id, account_id, contact_exists = moved
     _campaign_changed(campaign_id)
+    if history == EventType.SMS_FAILED and changes["error_code"] in RECIPIENT_REFUSED_CODES:
+        # The carrier says the recipient refuses our messages: the phone goes on the DNC
+        # list (reason `complaint`), in this receipt's transaction.
+        carrier_refusal_record(
+            account_id=account_id,
+            phone=Message.objects.values_list("to_number", flat=True).get(pk=message_id),
+            code=changes["error_code"],
+            title=changes["error_reason"],
+        )
     if history and contact_exists:
         engagement_record(
             # The message row carries both ids (and the contact was just seen to exist):

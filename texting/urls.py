@@ -25,6 +25,11 @@ urlpatterns = [
         name="campaign-status-export",
     ),
     path(
+        "campaigns/<int:campaign_id>/tech-check/commit/",
+        views.campaign_techcheck_commit,
+        name="campaign-techcheck-commit",
+    ),
+    path(
         "campaigns/<int:campaign_id>/status/<slug:action>/",
         views.campaign_status_control,
         name="campaign-status-control",

@@ -30,8 +30,10 @@ from phone_numbers.models import NumberKind, NumberStatus
 from phone_numbers.selectors import number_list
 
 from . import services
+from .audience import campaign_audit
+from .commit import campaign_commit
 from .exports import message_rows_csv
-from .forms import CampaignForm
+from .forms import CampaignForm, CommitForm
 from .models import Campaign, CampaignStatus, MessageStatus
 from .selectors import (
     HEALTH_WINDOW_MINUTES,
@@ -44,6 +46,7 @@ from .selectors import (
     message_page,
 )
 from .services import campaign_create
+from .techcheck import REASON_LABELS, PreflightError, campaign_tech_check
 
 RECENT_REPLIES = 10
 
@@ -136,6 +139,10 @@ def campaign_tab(request: HttpRequest, campaign_id: int, tab: str) -> HttpRespon
             patch_vary_headers(response, ["HX-Request", "HX-Target"])
             return response
         context |= _status_context(request, campaign)
+    elif tab == "tech-check":
+        context |= _techcheck_context(request, campaign)
+    elif tab == "dashboard" and campaign.status == CampaignStatus.DRAFT:
+        context |= _audit_context(campaign)
     response = render(request, "campaigns/frame.html", context)
     patch_vary_headers(response, ["HX-Request", "HX-Target"])
     return response
@@ -359,3 +366,92 @@ def campaign_status_export(request: HttpRequest, campaign_id: int) -> StreamingH
         f'attachment; filename="campaign-{campaign.pk}{suffix}-recipients.csv"'
     )
     return response
+
+
+# --- The Tech Check tab and the commit ------------------------------------------------
+
+
+def _audit_context(campaign: Campaign) -> dict[str, Any]:
+    """The eligibility audit as a "Recipients" summary (total, eligible, excluded by
+    reason), or why there is none yet."""
+    try:
+        audit = campaign_audit(campaign=campaign)
+    except services.CampaignError as exc:
+        return {"audit": None, "audit_error": str(exc)}
+    return _audit_panel(audit)
+
+
+def _audit_panel(audit) -> dict[str, Any]:
+    if audit is None:
+        return {"audit": None}
+    rows = sorted(audit.excluded.items(), key=lambda item: -item[1])
+    return {
+        "audit": audit,
+        "audit_left_out": audit.total - audit.eligible,
+        "audit_reasons": [(reason, REASON_LABELS.get(reason, reason), n) for reason, n in rows],
+    }
+
+
+def _techcheck_context(
+    request: HttpRequest,
+    campaign: Campaign,
+    *,
+    form: CommitForm | None = None,
+    refused: list | None = None,
+    error: str = "",
+) -> dict[str, Any]:
+    role = request.membership.role
+    if not can(role, Capability.VIEW_STATS):
+        raise PermissionDenied("Your role may not see campaign checks.")
+    if campaign.status != CampaignStatus.DRAFT:
+        return {"committed": True}
+    check = campaign_tech_check(campaign=campaign)
+    return {
+        "check": check,
+        **_audit_panel(check.audit),
+        "audit_error": next((c.message for c in check.failed if c.name == "audience"), ""),
+        "commit_form": form or CommitForm(),
+        "may_send": can(role, Capability.SEND),
+        "may_schedule": can(role, Capability.AUTOMATE),
+        "refused": refused or [],
+        "commit_error": error,
+    }
+
+
+@require_POST
+@member_page(Capability.SEND, nav="campaigns")
+def campaign_techcheck_commit(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """Send now / Schedule from the Tech Check tab. The commit runs the checks again;
+    if one fails now (422), the tab comes back with the reasons and nothing is sent."""
+    campaign = access_campaign(account=request.account, campaign_id=campaign_id)
+    form = CommitForm(request.POST)
+    refused, error, code = [], "", 200
+    if not form.is_valid():
+        error, code = "Check the send options below.", 400
+    elif form.cleaned_data["send_mode"] == "schedule" and not can(
+        request.membership.role, Capability.AUTOMATE
+    ):
+        raise PermissionDenied("Your role may not schedule sends.")
+    else:
+        args = dict(form.cleaned_data)
+        if args["send_mode"] != "schedule":
+            args |= {"schedule_at": None, "recipient_local_time": False}
+        try:
+            result = campaign_commit(campaign=campaign, actor=request.user, **args)
+        except PreflightError as exc:
+            refused, code = exc.checks, 422
+            error = "Not sent: a check failed when the campaign was committed."
+        except services.CampaignError as exc:
+            error, code = str(exc), 400
+        except services.TransitionError as exc:
+            campaign.refresh_from_db()
+            error, code = str(exc), 409
+        else:
+            committed = result.campaign
+            when = "scheduled" if committed.status == CampaignStatus.SCHEDULED else "sending"
+            messages.success(request, f"“{committed.name}” is {when}: {result.inserted:,} queued.")
+            return redirect("campaign-tab", campaign_id=campaign.pk, tab="status")
+    campaign.refresh_from_db()
+    context: dict[str, Any] = {"campaign": campaign, "tab": "tech-check", "tabs": CAMPAIGN_TABS}
+    context |= _techcheck_context(request, campaign, form=form, refused=refused, error=error)
+    return render(request, "campaigns/frame.html", context, status=code)

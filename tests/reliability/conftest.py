@@ -287,6 +287,12 @@ def database_url_for_subprocesses() -> str:
     return f"postgres://{auth}{host}:{port}/{s['NAME']}"
 
 
+@pytest.fixture(autouse=True)
+def _recipients_in_daytime(daytime_recipients):
+    """The workers send for real, at whatever hour the suite runs: recipients live where
+    it is midday, so quiet hours (compliance.rules) never hold them."""
+
+
 @pytest.fixture
 def cluster(transactional_db, tmp_path) -> Iterator[tuple[Processes, RedisServer]]:
     """A private Redis plus the environment for workers on the test database. Tests

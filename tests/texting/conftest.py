@@ -24,3 +24,9 @@ def clean_dispatch_state():
     clear()
     yield
     clear()
+
+
+@pytest.fixture(autouse=True)
+def _recipients_in_daytime(daytime_recipients):
+    """Sends in these tests are about the send engine, not the clock (tests of quiet
+    hours place their contacts themselves)."""

@@ -151,7 +151,9 @@ def test_bad_input_names_the_field_and_changes_nothing(world):
 
     campaign_id = create(manager, number, contacts, body="").json()["id"]
     res = manager.post(f"/api/v1/campaigns/{campaign_id}/commit/", {}, format="json")
-    assert (res.status_code, "empty" in res.json()["detail"]) == (400, True)
+    # An empty body is a failed pre-flight check (the Tech Check's "body"), so 422.
+    assert (res.status_code, "empty" in res.json()["detail"]) == (422, True)
+    assert [c["name"] for c in res.json()["checks"]] == ["body"]
     assert Campaign.objects.get(pk=campaign_id).status == "draft"
 
 

@@ -117,12 +117,12 @@ def test_stop_opts_out_account_wide_and_cancels_that_phones_waiting_messages(wor
     for row in (bens, theirs):
         row.refresh_from_db()
         assert row.status != MessageStatus.CANCELED
-    assert status_of(ben) == SmsStatus.NONE
-    assert status_of(other_ana) == SmsStatus.NONE  # STOP is per account, not global
+    assert status_of(ben) == SmsStatus.OPTED_IN
+    assert status_of(other_ana) == SmsStatus.OPTED_IN  # STOP is per account, not global
 
     (event,) = history(ana, "sms_opt_out")
     assert event.campaign_id == gotv.pk  # the campaign the STOP answered
-    assert event.data["from"] == SmsStatus.NONE and event.data["to"] == SmsStatus.OPTED_OUT
+    assert event.data["from"] == SmsStatus.OPTED_IN and event.data["to"] == SmsStatus.OPTED_OUT
     assert (event.data["source"], event.data["keyword"], event.data["canceled"]) == (
         "keyword",
         "STOP",
@@ -161,6 +161,7 @@ def test_a_stop_cancels_charged_messages_and_gives_the_money_back(world):
 
 def test_a_plain_reply_is_not_a_keyword(world):
     account, ana, _ = world
+    Contact.objects.filter(pk=ana.pk).update(sms_status=SmsStatus.NONE)  # no consent on file
     waiting = message(account, ana, campaign=campaign(account, "GOTV"))
     for text in ("Can I stop by the office?", "don't stop", "cancel my appointment?", "yes"):
         text_in(ANA, OURS, text)

@@ -52,8 +52,10 @@ def test_commit_estimates_the_cost_by_segment_and_sender_kind(settings):
 @pytest.mark.django_db
 def test_sends_are_debited_and_an_empty_balance_pauses_the_campaign(settings):
     settings.SEGMENT_PRICE = {"long": "0.0070"}
-    account = make_account(balance=Decimal("0.0140"))  # two segments' worth
+    account = make_account(balance=Decimal("1"))  # the commit's Tech Check needs enough
     campaign = commit(account, n=4, senders=[("+19715550002", 50)]).campaign
+    # Money spent elsewhere after the commit: two segments' worth left.
+    Account.objects.filter(pk=account.pk).update(balance=Decimal("0.0140"))
     sender = "+19715550002"
     for _ in range(4):
         dispatch.dispatch_sender(sender=sender)

@@ -12,6 +12,8 @@ VALID = {
     "timezone": "America/Los_Angeles",
     "stop_language": "Text STOP to quit.",
     "help_text": "Alpha volunteers. Reply STOP to opt out.",
+    "opt_out_confirmation": "Alpha: you're unsubscribed. Reply START to opt back in.",
+    "opt_in_confirmation": "Alpha: you're opted in. Reply STOP to opt out.",
     "quiet_hours_start": "20:30",
     "quiet_hours_end": "09:00",
 }

@@ -117,6 +117,7 @@ def counter(page, field: str) -> int:
 
 
 @pytest.mark.browser
+@pytest.mark.usefixtures("daytime_recipients")  # sends at any hour: never in quiet hours
 def test_status_tab_counts_live_and_pauses_and_resumes(
     asgi_server,
     settings,

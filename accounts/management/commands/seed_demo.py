@@ -11,6 +11,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import Account, Membership, Role
+from compliance.consent import consent_record
+from compliance.models import ConsentMethod, ConsentSource
 from contacts.models import Contact, Pool, SmsStatus
 from contacts.services import contact_upsert
 from phone_numbers.models import NumberKind, PhoneNumber, RegistrationStatus
@@ -93,6 +95,27 @@ PLACES = [
 ]
 
 
+_CONSENTED = (SmsStatus.OPTED_IN, SmsStatus.PENDING)
+DEMO_CONSENT_LANGUAGE = (
+    "Yes, text me updates from Demo for Oregon. Msg frequency varies. Msg & data rates may "
+    "apply. Reply HELP for help, STOP to opt out."
+)
+
+
+def demo_consent_record(*, contact: Contact, status: str) -> None:
+    """The demo signup form's consent: single opt-in for opted-in contacts, double (still
+    waiting for YES) for pending ones. Idempotent: callers pass contacts without one."""
+    consent_record(
+        contact=contact,
+        source_type=ConsentSource.FORM,
+        method=ConsentMethod.DOUBLE if status == SmsStatus.PENDING else ConsentMethod.SINGLE,
+        source_ref="demo signup form (demo.example/join)",
+        consent_language=DEMO_CONSENT_LANGUAGE,
+        captured_at=contact.created_at,
+        user_agent="seed_demo",
+    )
+
+
 class Command(BaseCommand):
     help = "Create the demo account, users (password 'demo'), contacts and numbers."
 
@@ -152,10 +175,18 @@ class Command(BaseCommand):
                 },
             )
             if was_created:
-                # Seed data only: consent records and their audit trail arrive with the
-                # compliance engine; until then the demo status is set directly.
-                Contact.objects.filter(pk=contact.pk).update(sms_status=status)
+                if status in _CONSENTED:
+                    demo_consent_record(contact=contact, status=status)
+                elif status == SmsStatus.OPTED_OUT:
+                    # Seed data only: a real opt-out arrives as a STOP (texting.keywords
+                    # writes its consent record); the demo status is set directly.
+                    Contact.objects.filter(pk=contact.pk).update(sms_status=status)
                 made += 1
+        # Demo contacts seeded before consent records existed get theirs (once).
+        for contact in Contact.objects.filter(
+            account=account, sms_status__in=_CONSENTED, consents__isnull=True
+        ):
+            demo_consent_record(contact=contact, status=contact.sms_status)
         verb = "Created" if created else "Updated"
         self.stdout.write(
             self.style.SUCCESS(
