@@ -37,7 +37,6 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
-from django.utils import timezone
 
 from accounts.models import Account
 from compliance.consent import consent_keyword_record
@@ -49,7 +48,7 @@ from contacts.services import contact_lock, contact_sms_status_change
 from providers.encoding import segment_count
 
 from . import dispatch, live, tasks
-from .models import Direction, Message, MessageStatus
+from .models import PRIORITY_SEND_AFTER, Direction, Message, MessageStatus
 
 # A reply's idempotency key derives from the inbound message it answers, so even a
 # reply queued twice would be one send at the provider.
@@ -149,7 +148,7 @@ def keyword_reply_queue(
         segments=segments,
         encoding=encoding,
         status=MessageStatus.QUEUED,
-        send_after=timezone.now(),
+        send_after=PRIORITY_SEND_AFTER,  # ahead of bulk traffic on that number
         kind=kind,
         idempotency_key=key,
     )

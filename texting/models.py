@@ -1,3 +1,4 @@
+import datetime
 import uuid
 
 from django.conf import settings
@@ -120,6 +121,14 @@ class MessageStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     CANCELED = "canceled", "Canceled"
     RECEIVED = "received", "Received"
+
+
+# The due time of messages that answer a person (keyword confirmations, HELP replies):
+# the dispatcher drains each sender's queue in (send_after, id) order, so a due time
+# before any bulk row's puts them ahead of a campaign's backlog on the same number. A
+# STOP confirmation is due within 5 minutes (compliance.md §1.4); behind a 100k-row
+# backlog on one long code it would wait hours.
+PRIORITY_SEND_AFTER = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
 
 
 class MessageKind(models.TextChoices):

@@ -149,6 +149,23 @@ def test_exactly_one_confirmation_from_the_number_that_got_the_stop(world):
     assert len(history(ana, "sms_received")) == 3
 
 
+def test_a_confirmation_goes_ahead_of_a_campaign_backlog_on_its_number(world):
+    """A STOP confirmation is due within 5 minutes; behind a long backlog on the same
+    number it would wait for all of it. The next claim on that number takes it first."""
+    account, ana, _ = world
+    gotv = campaign(account, "GOTV")
+    backlog = [
+        message(account, make_contact(account), campaign=gotv, minutes_ago=30) for _ in range(5)
+    ]
+    text_in(ANA, OURS, "STOP")
+
+    (first,) = dispatch.claim(sender=OURS, limit=1)
+    (confirmation,) = replies(ANA)
+    assert first.id == confirmation.pk
+    # The backlog follows in its own order.
+    assert [row.id for row in dispatch.claim(sender=OURS, limit=5)] == [m.pk for m in backlog]
+
+
 def test_a_stop_cancels_charged_messages_and_gives_the_money_back(world):
     account, ana, _ = world
     before = Account.objects.get(pk=account.pk).balance
