@@ -118,50 +118,11 @@ def check_simulator_agrees(numbers) -> None:
             )
 
 
-# One zone per UTC offset from +14 to -11 (no DST where there is a choice): at any
-# moment several are between 10:00 and 17:00.
-WORLD_ZONES = (
-    "Pacific/Kiritimati",
-    "Pacific/Tongatapu",
-    "Pacific/Tarawa",
-    "Pacific/Guadalcanal",
-    "Australia/Brisbane",
-    "Asia/Tokyo",
-    "Asia/Shanghai",
-    "Asia/Bangkok",
-    "Asia/Dhaka",
-    "Asia/Karachi",
-    "Asia/Dubai",
-    "Europe/Istanbul",
-    "Africa/Johannesburg",
-    "Africa/Lagos",
-    "Africa/Abidjan",
-    "Atlantic/Cape_Verde",
-    "America/Noronha",
-    "America/Sao_Paulo",
-    "America/La_Paz",
-    "America/Bogota",
-    "America/Costa_Rica",
-    "America/Phoenix",
-    "Pacific/Pitcairn",
-    "Pacific/Gambier",
-    "Pacific/Honolulu",
-    "Pacific/Pago_Pago",
-)
-
-
 def daytime_zone() -> str:
     """A zone where it is between 10:00 and 17:00 now, the one nearest 13:30."""
-    import datetime
-    from zoneinfo import ZoneInfo
+    from contacts.geo import zone_at_local_hour
 
-    now = datetime.datetime.now(datetime.UTC)
-
-    def hours_from_midday(name: str) -> float:
-        local = now.astimezone(ZoneInfo(name))
-        return abs(local.hour + local.minute / 60 - 13.5)
-
-    return min(WORLD_ZONES, key=hours_from_midday)
+    return zone_at_local_hour(13.5)
 
 
 def make_contacts(account, count: int, *, first: int = 0) -> tuple[int, int]:

@@ -7,9 +7,10 @@ the most restrictive of all candidates. With nothing usable, the account default
 and the contact is flagged so Tech Check can count them.
 """
 
+import datetime
 from dataclasses import dataclass
 from functools import cache
-from zoneinfo import available_timezones
+from zoneinfo import ZoneInfo, available_timezones
 
 import phonenumbers
 import zipcodes
@@ -139,3 +140,48 @@ def guess_timezone(*, phone: str, state: str, zip_code: str, default: str) -> Ti
     if from_phone:
         return TimezoneGuess(from_phone[0], from_phone, TimezoneSource.PHONE)
     return TimezoneGuess(default, (default,), TimezoneSource.ACCOUNT_DEFAULT)
+
+
+# One zone per UTC offset from +14 to -11, without DST where possible, so that at any
+# moment several of them are in the middle of the day.
+WORLD_ZONES = (
+    "Pacific/Kiritimati",
+    "Pacific/Tongatapu",
+    "Pacific/Tarawa",
+    "Pacific/Guadalcanal",
+    "Australia/Brisbane",
+    "Asia/Tokyo",
+    "Asia/Shanghai",
+    "Asia/Bangkok",
+    "Asia/Dhaka",
+    "Asia/Karachi",
+    "Asia/Dubai",
+    "Europe/Istanbul",
+    "Africa/Johannesburg",
+    "Africa/Lagos",
+    "Africa/Abidjan",
+    "Atlantic/Cape_Verde",
+    "America/Noronha",
+    "America/Sao_Paulo",
+    "America/La_Paz",
+    "America/Bogota",
+    "America/Costa_Rica",
+    "America/Phoenix",
+    "Pacific/Pitcairn",
+    "Pacific/Gambier",
+    "Pacific/Honolulu",
+    "Pacific/Pago_Pago",
+)
+
+
+def zone_at_local_hour(hour: float, at: datetime.datetime | None = None) -> str:
+    """The zone of WORLD_ZONES whose local time is nearest `hour` (13.5: 13:30) at `at`
+    (default now). Tests and benchmarks, which run at any hour, use it to place
+    recipients where it is day (or night) right now."""
+    at = at or datetime.datetime.now(datetime.UTC)
+
+    def distance(name: str) -> float:
+        local = at.astimezone(ZoneInfo(name))
+        return abs(local.hour + local.minute / 60 - hour)
+
+    return min(WORLD_ZONES, key=distance)

@@ -3,13 +3,13 @@
 import datetime
 import itertools
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from accounts.models import Account, Membership
+from contacts.geo import zone_at_local_hour
 from contacts.services import contact_upsert
 from phone_numbers.models import PhoneNumber
 
@@ -44,48 +44,10 @@ def api_client(user, account: Account | None = None) -> APIClient:
     return client
 
 
-# One zone per UTC offset from +14 to -11, without DST where possible, so that at any
-# moment several of them are in the middle of the day.
-WORLD_ZONES = (
-    "Pacific/Kiritimati",
-    "Pacific/Tongatapu",
-    "Pacific/Tarawa",
-    "Pacific/Guadalcanal",
-    "Australia/Brisbane",
-    "Asia/Tokyo",
-    "Asia/Shanghai",
-    "Asia/Bangkok",
-    "Asia/Dhaka",
-    "Asia/Karachi",
-    "Asia/Dubai",
-    "Europe/Istanbul",
-    "Africa/Johannesburg",
-    "Africa/Lagos",
-    "Africa/Abidjan",
-    "Atlantic/Cape_Verde",
-    "America/Noronha",
-    "America/Sao_Paulo",
-    "America/La_Paz",
-    "America/Bogota",
-    "America/Costa_Rica",
-    "America/Phoenix",
-    "Pacific/Pitcairn",
-    "Pacific/Gambier",
-    "Pacific/Honolulu",
-    "Pacific/Pago_Pago",
-)
-
-
 def daytime_zone(at: datetime.datetime | None = None) -> str:
     """A zone where the local time is nearest 13:30 at `at` (default now): inside every
     quiet-hours window (compliance.rules) with hours to spare either side."""
-    at = at or datetime.datetime.now(datetime.UTC)
-
-    def distance(name: str) -> float:
-        local = at.astimezone(ZoneInfo(name))
-        return abs(local.hour + local.minute / 60 - 13.5)
-
-    return min(WORLD_ZONES, key=distance)
+    return zone_at_local_hour(13.5, at)
 
 
 # Set by the `daytime_recipients` fixture (tests/texting, tests/reliability): contacts

@@ -5,7 +5,6 @@ and CSV, for admins and managers only; and the per-account keyword confirmation 
 import csv
 import io
 import time
-import uuid
 
 import pytest
 import redis
@@ -18,9 +17,8 @@ from accounts.models import Account
 from compliance.consent import consent_record
 from compliance.models import DncEntry
 from providers.models import SimulatorMessage
-from providers.services import webhook_event_process, webhook_event_store
-from providers.simulator import events
 from tests.factories import api_client, make_contact, make_member, make_number
+from tests.inbound import text_in
 from texting import dispatch
 from texting.models import Campaign, CampaignStatus, Message, MessageStatus
 
@@ -55,19 +53,6 @@ def quiet_simulator(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
-
-
-def text_in(from_: str, to: str, text: str) -> None:
-    envelope = events.message_received(
-        message_id=str(uuid.uuid4()),
-        event_id=str(uuid.uuid4()),
-        from_=from_,
-        to=to,
-        text=text,
-        parts=1,
-        encoding="GSM-7",
-    )
-    assert webhook_event_process(event_pk=webhook_event_store(envelope=envelope)) == "processed"
 
 
 @pytest.fixture

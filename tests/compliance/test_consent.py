@@ -4,7 +4,6 @@ with new explicit consent, the evidence being append-only and written in the sam
 transaction as the change, and the contact page's consent panel."""
 
 import datetime
-import uuid
 
 import pytest
 import redis
@@ -22,8 +21,9 @@ from providers.services import (
     webhook_event_process,
     webhook_event_store,
 )
-from providers.simulator import events
 from tests.factories import api_client, make_contact, make_member, make_number
+from tests.inbound import inbound
+from tests.inbound import text_in as inbound_text_in
 from texting.models import Message, MessageKind
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_dispatch_state")]
@@ -73,20 +73,8 @@ def status_of(contact: Contact) -> str:
 
 
 def text_in(from_: str, to: str, text: str) -> str:
-    """An inbound SMS through the webhook store and the provider-event hook, as the
-    worker applies it. Returns the provider's message id."""
-    message_id = str(uuid.uuid4())
-    envelope = events.message_received(
-        message_id=message_id,
-        event_id=str(uuid.uuid4()),
-        from_=from_,
-        to=to,
-        text=text,
-        parts=1,
-        encoding="GSM-7",
-    )
-    assert webhook_event_process(event_pk=webhook_event_store(envelope=envelope)) == "processed"
-    return message_id
+    """An inbound SMS, applied as the worker applies it; returns the provider's id."""
+    return inbound_text_in(from_, to, text)["data"]["payload"]["id"]
 
 
 def evidence_counts(contact: Contact) -> tuple[int, int, int]:
@@ -354,15 +342,7 @@ def test_a_failed_audit_write_leaves_no_consent_and_no_status_change(
 
 def test_a_stop_whose_audit_write_fails_changes_nothing(ana, audit_inserts_fail):
     Contact.objects.filter(pk=ana.pk).update(sms_status=SmsStatus.OPTED_IN)
-    envelope = events.message_received(
-        message_id=str(uuid.uuid4()),
-        event_id=str(uuid.uuid4()),
-        from_=ANA,
-        to=OURS,
-        text="STOP",
-        parts=1,
-        encoding="GSM-7",
-    )
+    envelope = inbound(ANA, OURS, "STOP")
     with pytest.raises(WebhookProcessingError, match="audit store unavailable"):
         webhook_event_process(event_pk=webhook_event_store(envelope=envelope))  # retried later
     assert status_of(ana) == SmsStatus.OPTED_IN

@@ -31,6 +31,7 @@ from providers.models import SimulatorMessage
 from providers.services import webhook_event_process, webhook_event_store
 from providers.simulator import events
 from tests.factories import api_client, make_account, make_contact, make_member, make_number
+from tests.inbound import text_in
 from tests.texting.conftest import clean_dispatch_state, quiet_simulator  # noqa: F401
 from texting import dispatch
 from texting.models import Campaign, CampaignStatus, Message, MessageKind, MessageStatus
@@ -78,19 +79,6 @@ def drain(sender: str, seconds: float = 3.0) -> None:
     ):
         dispatch.dispatch_sender(sender=sender)
         time.sleep(0.02)
-
-
-def text_in(from_: str, to: str, text: str) -> None:
-    envelope = events.message_received(
-        message_id=str(uuid.uuid4()),
-        event_id=str(uuid.uuid4()),
-        from_=from_,
-        to=to,
-        text=text,
-        parts=1,
-        encoding="GSM-7",
-    )
-    assert webhook_event_process(event_pk=webhook_event_store(envelope=envelope)) == "processed"
 
 
 def marked(account, phone: str) -> bool:

@@ -17,9 +17,9 @@ from providers.services import (
     webhook_event_process,
     webhook_event_store,
 )
-from providers.simulator import events
 from providers.tasks import retry_parked_events
 from tests.factories import make_account, make_number
+from tests.inbound import inbound as inbound_sms
 from tests.providers.conftest import receipts_for
 
 pytestmark = pytest.mark.django_db
@@ -33,15 +33,7 @@ def swap_handler():
 
 
 def received(to: str, from_: str = "+15035550142", text: str = "Yes") -> dict:
-    return events.message_received(
-        message_id=str(uuid.uuid4()),
-        event_id=str(uuid.uuid4()),
-        from_=from_,
-        to=to,
-        text=text,
-        parts=1,
-        encoding="GSM-7",
-    )
+    return inbound_sms(from_, to, text)
 
 
 def delivery_events(message_id: str) -> list[dict]:

@@ -3,14 +3,12 @@ answered at once, applied by a task."""
 
 import json
 import time
-import uuid
 
 import pytest
 from telnyx.lib.webhook_verification import verify_webhook_signature
 
 from contacts.models import Contact, EngagementEvent
 from providers.models import WebhookEvent, WebhookStatus
-from providers.simulator import events
 from providers.simulator.transport import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -18,20 +16,13 @@ from providers.simulator.transport import (
     signed_headers,
 )
 from tests.factories import make_account, make_number
+from tests.inbound import inbound as inbound_sms
 
 pytestmark = pytest.mark.django_db
 
 
 def inbound(to="+19715550123", from_="+15035550199", text="Hello there"):
-    return events.message_received(
-        message_id=str(uuid.uuid4()),
-        event_id=str(uuid.uuid4()),
-        from_=from_,
-        to=to,
-        text=text,
-        parts=1,
-        encoding="GSM-7",
-    )
+    return inbound_sms(from_, to, text)
 
 
 def test_the_sdk_verifier_accepts_what_the_simulator_signs(signing_keys):

@@ -11,7 +11,6 @@ confirmation.
 
 import sys
 import time
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -19,8 +18,8 @@ from django.utils import timezone
 
 from contacts.models import Contact, SmsStatus
 from providers.models import SimulatorMessage
-from providers.simulator import events
 from providers.simulator.transport import post_signed_event
+from tests.inbound import inbound
 from texting.commit import campaign_commit
 from texting.models import Campaign, Message, MessageStatus, SendMode
 
@@ -109,15 +108,7 @@ def test_a_stop_mid_campaign_takes_effect_within_a_second(cluster):
     in_flight = Message.objects.filter(
         campaign=campaign, status__in=[MessageStatus.QUEUED, MessageStatus.SENDING]
     ).count()
-    stop = events.message_received(
-        message_id=str(uuid.uuid4()),
-        event_id=str(uuid.uuid4()),
-        from_=contact.phone,
-        to=target.from_number,
-        text="Stop",
-        parts=1,
-        encoding="GSM-7",
-    )
+    stop = inbound(contact.phone, target.from_number, "Stop")
     status = post_signed_event(stop, url=f"http://127.0.0.1:{port}/webhooks/telnyx/")
     answered, answered_at = time.monotonic(), timezone.now()
     assert status == 200

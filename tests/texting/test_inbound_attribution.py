@@ -2,15 +2,13 @@
 (store the Telnyx-shaped event, process it through the provider-event hook)."""
 
 import datetime
-import uuid
 
 import pytest
 from django.utils import timezone
 
 from contacts.models import EngagementEvent
-from providers.services import webhook_event_process, webhook_event_store
-from providers.simulator import events
 from tests.factories import make_account, make_contact, make_number
+from tests.inbound import text_in
 from texting.models import Campaign, CampaignStatus, Message, MessageStatus
 from texting.selectors import campaign_status_snapshot
 
@@ -21,16 +19,7 @@ ANA, BEN = "+15035550611", "+15035550612"
 
 
 def reply(from_: str, to: str, text: str = "Count me in") -> EngagementEvent:
-    envelope = events.message_received(
-        message_id=str(uuid.uuid4()),
-        event_id=str(uuid.uuid4()),
-        from_=from_,
-        to=to,
-        text=text,
-        parts=1,
-        encoding="GSM-7",
-    )
-    assert webhook_event_process(event_pk=webhook_event_store(envelope=envelope)) == "processed"
+    text_in(from_, to, text)
     return EngagementEvent.objects.filter(type="sms_received").latest("id")
 
 

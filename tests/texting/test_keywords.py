@@ -6,7 +6,6 @@ number."""
 
 import datetime
 import time
-import uuid
 from decimal import Decimal
 
 import pytest
@@ -18,8 +17,8 @@ from accounts.models import Account
 from contacts.models import Contact, EngagementEvent, SmsStatus
 from providers.models import SimulatorMessage, WebhookEvent
 from providers.services import webhook_event_process, webhook_event_store, webhook_events_drain
-from providers.simulator import events
 from tests.factories import make_account, make_contact, make_number
+from tests.inbound import inbound, text_in
 from texting import dispatch
 from texting.models import Campaign, CampaignStatus, Message, MessageKind, MessageStatus
 from texting.selectors import campaign_status_snapshot
@@ -29,25 +28,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_dispatch_sta
 OURS, OTHER_OURS, THEIRS = "+19715550701", "+19715550702", "+19715550799"
 ANA, BEN = "+15035550711", "+15035550712"
 UNSUBSCRIBED = "You've been unsubscribed. Reply START to opt back in."
-
-
-def inbound(from_: str, to: str, text: str, *, message_id: str | None = None) -> dict:
-    return events.message_received(
-        message_id=message_id or str(uuid.uuid4()),
-        event_id=str(uuid.uuid4()),
-        from_=from_,
-        to=to,
-        text=text,
-        parts=1,
-        encoding="GSM-7",
-    )
-
-
-def text_in(from_: str, to: str, text: str) -> dict:
-    """An inbound SMS, stored and applied like the webhook worker applies it."""
-    envelope = inbound(from_, to, text)
-    assert webhook_event_process(event_pk=webhook_event_store(envelope=envelope)) == "processed"
-    return envelope
 
 
 def campaign(account, name: str, status=CampaignStatus.SENDING) -> Campaign:

@@ -12,10 +12,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import Account
+from contacts.geo import zone_at_local_hour
 from contacts.models import Contact
 from providers.models import SimulatorMessage
 from tests.factories import (
-    WORLD_ZONES,
     api_client,
     daytime_zone,
     make_account,
@@ -36,13 +36,7 @@ UTC = datetime.UTC
 
 def zone_at(hour: float) -> str:
     """A zone where the local time is nearest `hour` now."""
-    now = timezone.now()
-
-    def distance(name: str) -> float:
-        local = now.astimezone(ZoneInfo(name))
-        return abs(local.hour + local.minute / 60 - hour)
-
-    return min(WORLD_ZONES, key=distance)
+    return zone_at_local_hour(hour)
 
 
 def opens_at(zone: str, hour: int = 8) -> datetime.datetime:
