@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 
 from accounts.models import Account
@@ -110,3 +111,96 @@ class EngagementEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} @ {self.at:%Y-%m-%d %H:%M}"
+
+
+class TribeMode(models.TextChoices):
+    RELATIONSHIP = "relationship", "Relationship"
+    CAMPAIGN = "campaign", "Campaign"
+    CROSS = "cross", "Cross-mode"
+
+
+class TribeKind(models.TextChoices):
+    FILTER = "filter", "Saved filter"  # members are whoever matches `filter`, now
+    LIST = "list", "List"  # members were pasted or imported (TribeMember rows)
+
+
+class Tribe(models.Model):
+    """A saved audience: a filter in API.md's language, evaluated in SQL when used, or a
+    static list of contacts (pasted numbers, a CSV import)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="tribes")
+    name = models.CharField(max_length=200)
+    mode = models.CharField(max_length=12, choices=TribeMode.choices, default=TribeMode.CROSS)
+    kind = models.CharField(max_length=6, choices=TribeKind.choices, default=TribeKind.FILTER)
+    filter = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "name"], name="one_tribe_name_per_account")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TribeMember(models.Model):
+    """A contact on a list Tribe."""
+
+    tribe = models.ForeignKey(Tribe, on_delete=models.CASCADE, related_name="members")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tribe", "contact"], name="one_membership_per_tribe")
+        ]
+        indexes = [models.Index(fields=["contact"])]
+
+
+class ImportStatus(models.TextChoices):
+    PENDING = "pending", "Waiting"
+    RUNNING = "running", "Importing"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ContactImport(models.Model):
+    """A CSV (or pasted) import, processed in the background with progress (API.md
+    `POST /api/v1/contacts/import/`, `GET /api/v1/imports/{id}/`)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    filename = models.CharField(max_length=255, blank=True)
+    pool = models.CharField(max_length=10, choices=Pool.choices, default=Pool.CONTACT)
+    # The uploaded bytes, kept until processed (a worker may run on another host).
+    data = models.BinaryField(null=True, blank=True)
+    # The list Tribe the imported contacts join, if the user asked for one.
+    tribe = models.ForeignKey(
+        Tribe, null=True, blank=True, on_delete=models.SET_NULL, related_name="imports"
+    )
+    status = models.CharField(
+        max_length=8, choices=ImportStatus.choices, default=ImportStatus.PENDING
+    )
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    invalid = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)  # [{row, reason}]
+    failure = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"import {self.pk} ({self.status})"
