@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Tests use their own Redis database so a running `make run` is not disturbed.
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test install services env migrate seed lint format lock bench clean browser
+.PHONY: run test install services env migrate seed lint format lock bench clean browser oracle
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,7 +45,16 @@ run: seed
 browser:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
-test: env services browser
+# Twilio's segment calculator, the oracle tests/providers/test_segments_oracle.py runs
+# (npm ci from the committed lock; skipped once installed).
+ORACLE := tools/segment-oracle
+$(ORACLE)/node_modules/.installed: $(ORACLE)/package.json $(ORACLE)/package-lock.json
+	cd $(ORACLE) && npm ci --no-audit --no-fund --silent
+	@touch $@
+
+oracle: $(ORACLE)/node_modules/.installed
+
+test: env services browser oracle
 	REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install

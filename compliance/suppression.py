@@ -13,9 +13,6 @@ when, old -> new, why). Nothing here expires: the list is kept until someone rem
 entry (Virginia: honour a stop for 10 years; shared/reference/compliance.md).
 """
 
-import codecs
-import csv
-import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -29,6 +26,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from accounts.models import Account
+from contacts import csvfile
 from contacts.models import Contact
 from contacts.phones import InvalidPhone, normalize_phone
 from providers.base import RECIPIENT_REFUSED_CODES
@@ -44,28 +42,6 @@ NOTE_MAX = DncEntry._meta.get_field("note").max_length
 IMPORT_MAX_ROWS = 50_000
 IMPORT_MAX_BYTES = 10 * 1024 * 1024
 IMPORT_MAX_ERRORS = 1_000  # listed one by one; the counts always cover every row
-# A header cell (letters and digits only, lower case) that names the phone column.
-PHONE_HEADERS = frozenset(
-    {
-        "phone",
-        "phones",
-        "phonenumber",
-        "phoneno",
-        "mobile",
-        "mobilephone",
-        "mobilenumber",
-        "cell",
-        "cellphone",
-        "cellnumber",
-        "telephone",
-        "tel",
-        "number",
-        "wireless",
-        "e164",
-        "msisdn",
-    }
-)
-HEADER_SEARCH_ROWS = 20  # a title line or two may come before the header
 
 
 # --- Reads ---------------------------------------------------------------------------
@@ -235,64 +211,6 @@ class DncImportResult:
             self.errors_omitted += 1
 
 
-def _decode(data: bytes) -> str:
-    """UTF-8 (with or without a BOM), UTF-16 with a BOM, else Windows-1252 (Excel)."""
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
-
-
-def _rows(text: str) -> list[list[str]]:
-    try:
-        dialect: Any = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:  # one column (or nothing to tell by): plain commas
-        dialect = csv.excel
-    return list(csv.reader(io.StringIO(text, newline=""), dialect))
-
-
-def _header_key(cell: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", cell.strip().lower())
-
-
-def _phone_column(rows: list[list[str]]) -> tuple[int, int]:
-    """(index of the header row, or -1 when the file has none; index of the phone column).
-
-    The header is the first row, among the first few non-blank ones, with a cell that
-    names a phone column ("Phone", "Mobile number", "cell"); a file without one is read
-    as a plain list when its first row holds exactly one phone number."""
-    seen = 0
-    for i, row in enumerate(rows):
-        if not any(cell.strip() for cell in row):
-            continue
-        keys = [_header_key(cell) for cell in row]
-        exact = [j for j, key in enumerate(keys) if key in PHONE_HEADERS]
-        loose = [j for j, key in enumerate(keys) if re.search("phone|mobile|cell", key)]
-        if exact or loose:
-            return i, (exact or loose)[0]
-        seen += 1
-        if seen >= HEADER_SEARCH_ROWS:
-            break
-    first = next((row for row in rows if any(cell.strip() for cell in row)), None)
-    if first is not None:
-        phones = [j for j, cell in enumerate(first) if _is_phone(cell)]
-        if len(phones) == 1:
-            return -1, phones[0]
-    raise ValidationError(
-        {"file": "No phone column found: add a header row with a column named “phone”."}
-    )
-
-
-def _is_phone(cell: str) -> bool:
-    try:
-        normalize_phone(cell)
-    except InvalidPhone:
-        return False
-    return True
-
-
 # One statement for the whole file: insert what is not listed yet, and the audit row of
 # each insert, joined to the account's contacts by phone (the unique (account, phone)
 # indexes on both tables serve the conflict check and the join).
@@ -334,16 +252,13 @@ def dnc_import_csv(
     data = file if isinstance(file, bytes) else file.read(IMPORT_MAX_BYTES + 1)
     if len(data) > IMPORT_MAX_BYTES:
         raise ValidationError({"file": "The file is larger than 10 MB; split it."})
-    try:
-        rows = _rows(_decode(data))
-    except (csv.Error, UnicodeError) as exc:
-        raise ValidationError({"file": f"This is not a readable CSV file ({exc})."}) from exc
-    header, column = _phone_column(rows)
+    rows = csvfile.read_file(data)
+    header, column = csvfile.phone_column(rows)
     result = DncImportResult()
     first_row: dict[str, int] = {}
     for i in range(header + 1, len(rows)):
         row = rows[i]
-        if not any(cell.strip() for cell in row):
+        if csvfile.is_blank(row):
             continue
         result.rows += 1
         if result.rows > IMPORT_MAX_ROWS:

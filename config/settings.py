@@ -27,6 +27,9 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 PORT = env.int("PORT", default=8000)
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default=f"http://127.0.0.1:{PORT}").rstrip("/")
 SHORT_LINK_DOMAIN = env.str("SHORT_LINK_DOMAIN", default=f"127.0.0.1:{PORT}")
+# The branded short-link domain (texting.links, `/s/<code>`) is served by this app.
+if "*" not in ALLOWED_HOSTS and SHORT_LINK_DOMAIN.split(":")[0] not in ALLOWED_HOSTS:
+    ALLOWED_HOSTS.append(SHORT_LINK_DOMAIN.split(":")[0])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[PUBLIC_BASE_URL])
 
 # --- Messaging provider -------------------------------------------------------------
@@ -205,6 +208,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "dispatch-tick": {"task": "texting.tasks.dispatch_tick", "schedule": 1.0},
     # Live status: the trailing push for campaigns that changed inside a throttle window.
     "flush-live": {"task": "texting.tasks.flush_live", "schedule": 1.0},
+    # MMS media older than MMS_MEDIA_RETENTION_DAYS are deleted (daily).
+    "media-cleanup": {"task": "texting.tasks.media_cleanup", "schedule": 24 * 3600.0},
 }
 if PROVIDER == "simulator":
     # The simulated network's clock: receipts and replies are kicked after each send;
@@ -244,6 +249,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a `kind` or `mode`: name each set of choices after its owner.
+    "ENUM_NAME_OVERRIDES": {
+        "NumberKindEnum": "phone_numbers.models.NumberKind.choices",
+        "TribeKindEnum": "contacts.models.TribeKind.choices",
+        "MediaKindEnum": "texting.models.MediaKind.choices",
+        "MessageKindEnum": "texting.models.MessageKind.choices",
+        "CampaignModeEnum": "texting.models.CampaignMode.choices",
+        "TribeModeEnum": "contacts.models.TribeMode.choices",
+    },
 }
 
 # --- i18n, static -------------------------------------------------------------------
@@ -268,6 +282,17 @@ MEDIA_URL = "media/"
 
 # Per-segment prices (USD) by number kind, used for estimates until receipts carry cost.
 SEGMENT_PRICE = {"long": "0.0070", "toll_free": "0.0080", "short": "0.0060"}
+# MMS is billed per message, not per segment (telnyx.md §7: $0.015 outbound).
+MMS_PRICE = env.str("MMS_PRICE", default="0.0150")
+
+# --- MMS media (texting.media) ------------------------------------------------------
+# Telnyx: under 1 MB of media per message; images are fitted under this, other media
+# over it are refused.
+MMS_MAX_BYTES = env.int("MMS_MAX_BYTES", default=1_000_000)
+MMS_UPLOAD_MAX_BYTES = env.int("MMS_UPLOAD_MAX_BYTES", default=20_000_000)
+# How long a signed media URL handed to the provider stays valid.
+MMS_MEDIA_URL_SECONDS = env.int("MMS_MEDIA_URL_SECONDS", default=24 * 3600)
+MMS_MEDIA_RETENTION_DAYS = env.int("MMS_MEDIA_RETENTION_DAYS", default=90)
 
 # --- Dispatcher (texting.dispatch) --------------------------------------------------
 # Senders run at this share of their MPS and count segments over a window this much

@@ -1,11 +1,12 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from accounts.api import AccountScopedMixin
 from accounts.permissions import Capability
 
-from . import selectors, services
+from . import selectors, services, tribes
 from .serializers import ContactInputSerializer, ContactSerializer, EngagementEventSerializer
 
 
@@ -14,17 +15,25 @@ class ContactListCreateApi(AccountScopedMixin, generics.GenericAPIView):
     serializer_class = ContactSerializer
 
     def get_queryset(self):
-        return selectors.contact_list(
+        contacts = selectors.contact_list(
             account=self.account,
             phone=self.request.query_params.get("phone", ""),
             q=self.request.query_params.get("q", ""),
         )
+        tribe_id = self.request.query_params.get("tribe", "")
+        if tribe_id:
+            if not tribe_id.isdigit():
+                raise ValidationError({"tribe": ["Give a Tribe id."]})
+            tribe = tribes.access_tribe(account=self.account, tribe_id=int(tribe_id))
+            contacts = contacts.filter(tribes.tribe_condition(tribe=tribe))
+        return contacts
 
     @extend_schema(
         operation_id="contacts_list",
         parameters=[
             OpenApiParameter("phone", str, description="exact phone, any format"),
             OpenApiParameter("q", str, description="name, city or phone digits"),
+            OpenApiParameter("tribe", int, description="members of this Tribe"),
         ],
     )
     def get(self, request):

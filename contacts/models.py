@@ -161,6 +161,9 @@ class TribeMember(models.Model):
         ]
         indexes = [models.Index(fields=["contact"])]
 
+    def __str__(self) -> str:
+        return f"{self.contact_id} in tribe {self.tribe_id}"
+
 
 class ImportStatus(models.TextChoices):
     PENDING = "pending", "Waiting"

@@ -1,10 +1,15 @@
 from django.urls import path
 
-from . import api, audit_trail_api, campaign_api
+from . import api, audit_trail_api, campaign_api, compose_api, library_api
 
 urlpatterns = [
+    path("media/", library_api.MediaListCreateApi.as_view(), name="api-media"),
+    path("media/<int:pk>/", library_api.MediaDetailApi.as_view(), name="api-media-detail"),
+    path("templates/", library_api.TemplateListCreateApi.as_view(), name="api-templates"),
+    path("templates/<int:pk>/", library_api.TemplateDetailApi.as_view(), name="api-template"),
     path("simulator/inbound/", api.SimulatorInboundApi.as_view(), name="api-simulator-inbound"),
     path("audit-trail/", audit_trail_api.AuditTrailApi.as_view(), name="api-audit-trail"),
+    path("compose/preview/", compose_api.ComposePreviewApi.as_view(), name="api-compose-preview"),
     path("campaigns/", campaign_api.CampaignListCreateApi.as_view(), name="api-campaigns"),
     path("campaigns/<int:pk>/", campaign_api.CampaignDetailApi.as_view(), name="api-campaign"),
     path("campaigns/<int:pk>/commit/", campaign_api.CampaignCommitApi.as_view()),

@@ -23,3 +23,20 @@ class TextingConfig(AppConfig):
         register_phones_released(dnc_marks_clear)
         # A consent record opted a contact back in: the dispatcher's opt-out mark goes.
         register_opted_in(opt_out_unmark)
+        # contacts cannot import texting; the audience filter language's fields over
+        # message history come from here.
+        from contacts.filters import register_history_field
+
+        from .audience import (
+            messaged_field_check,
+            messaged_field_matches,
+            replied_field_check,
+            replied_field_matches,
+        )
+
+        register_history_field(
+            "replied_to_campaign", check=replied_field_check, matches=replied_field_matches
+        )
+        register_history_field(
+            "messaged_within_hours", check=messaged_field_check, matches=messaged_field_matches
+        )

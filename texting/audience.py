@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from django.db.models import Count, F, Lookup, Q, QuerySet
 from django.utils import timezone
 
+from accounts.models import Account
 from compliance import eligibility, rules
 from compliance.eligibility import (
     DUPLICATE,
+    EXCLUDED_TRIBE,
     FREQUENCY_CAP,
     INVALID_PHONE,
     NO_OPT_IN,
@@ -22,7 +24,9 @@ from compliance.eligibility import (
     REPLIED_TO_CAMPAIGN,
     Exclusion,
 )
-from contacts.models import Contact, EngagementEvent, EventType
+from contacts import tribes
+from contacts.filters import FilterError
+from contacts.models import Contact, EngagementEvent, EventType, Tribe, TribeMode
 from contacts.phones import try_normalize_phone
 from contacts.services import contact_for_phone
 
@@ -90,9 +94,42 @@ def resolve_audience(*, campaign: Campaign, create: bool = True) -> Audience:
         else:
             _add(unresolved, NO_OPT_IN, len(unique) - contacts.count())
         return Audience(contacts, unresolved)
-    if "tribe_id" in audience or "filter" in audience:
-        raise CampaignError("Tribe and filter audiences arrive with the Recipients tab (issue 5).")
-    raise CampaignError("The campaign has no audience: give contact_ids or phones.")
+    if "tribe_id" in audience:
+        tribe = Tribe.objects.filter(account=account, pk=audience["tribe_id"]).first()
+        if tribe is None:
+            raise CampaignError(f"No Tribe {audience['tribe_id']} in this account.")
+        problem = tribe_mode_problem(tribe_mode=tribe.mode, campaign_mode=campaign.mode)
+        if problem:
+            raise CampaignError(problem)
+        try:
+            return Audience(tribes.tribe_members(tribe=tribe))
+        except FilterError as exc:
+            raise CampaignError(f"The Tribe “{tribe.name}” has an unusable filter: {exc}") from exc
+    if "filter" in audience:
+        try:
+            return Audience(tribes.filter_members(account=account, filter=audience["filter"]))
+        except FilterError as exc:
+            raise CampaignError(f"audience.{exc}") from exc
+    raise CampaignError(
+        "The campaign has no audience: give a tribe_id, a filter, contact_ids or phones."
+    )
+
+
+def tribe_mode_problem(*, tribe_mode: str, campaign_mode: str) -> str:
+    """Why a Tribe of `tribe_mode` may not be a campaign's audience ("" when it may).
+
+    A Tribe serves campaigns of its own mode; a cross-mode one serves both. A
+    Campaign-mode Tribe (voter-file people, usually without consent) as the audience of
+    a Relationship-mode campaign, or the other way round, is refused rather than
+    warned about: the campaign's mode decides who may be texted, and a list built for
+    the other mode would mostly be excluded, or name people the campaign has no
+    relationship with."""
+    if tribe_mode in (TribeMode.CROSS, campaign_mode):
+        return ""
+    return (
+        f"A {tribe_mode}-mode Tribe cannot be the audience of a {campaign_mode}-mode "
+        "campaign; pick a Tribe of that mode or a cross-mode one."
+    )
 
 
 def campaign_exclusions(*, campaign: Campaign) -> list[Exclusion]:
@@ -105,6 +142,15 @@ def campaign_exclusions(*, campaign: Campaign) -> list[Exclusion]:
     account = campaign.account
     found = eligibility.consent_exclusions(account=account, mode=campaign.mode)
     options = campaign.exclusions or {}
+    if options.get("excluded_tribe_ids"):
+        # Membership of any of them, inline (one WHERE), NULL-free (contacts.filters),
+        # so the audit's CASE and the commit's NOT agree.
+        found.append(
+            Exclusion(
+                EXCLUDED_TRIBE,
+                tribes.tribes_condition(account=account, tribe_ids=options["excluded_tribe_ids"]),
+            )
+        )
     if options.get("replied_to_campaign"):
         found.append(
             Exclusion(
@@ -154,14 +200,49 @@ def replied_contacts(*, account_id: int, campaign_id: int) -> QuerySet:
 def messaged_phones(*, campaign: Campaign, since: datetime.datetime) -> QuerySet:
     """Phones this account sent anything to since `since` (index `message_to_recent`),
     this campaign's own messages aside."""
+    return phones_messaged_since(account_id=campaign.account_id, since=since).exclude(
+        campaign_id=campaign.pk
+    )
+
+
+def phones_messaged_since(*, account_id: int, since: datetime.datetime) -> QuerySet:
+    """Phones this account sent anything to since `since` (index `message_to_recent`)."""
     return (
         Message.objects.filter(
-            account_id=campaign.account_id, direction=Direction.OUTBOUND, created_at__gte=since
+            account_id=account_id, direction=Direction.OUTBOUND, created_at__gte=since
         )
         .exclude(status__in=_NOT_SENT)
-        .exclude(campaign_id=campaign.pk)
         .values("to_number")
     )
+
+
+# --- The filter language's message-history fields (registered with contacts.filters
+# in TextingConfig.ready(): contacts cannot import texting). --------------------------
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def replied_field_check(account: Account, value) -> str:
+    if not _whole(value) or not Campaign.objects.filter(account=account, pk=value).exists():
+        return "Give the id of one of this account's campaigns."
+    return ""
+
+
+def replied_field_matches(account: Account, value) -> Q:
+    return Q(pk__in=replied_contacts(account_id=account.pk, campaign_id=value))
+
+
+def messaged_field_check(account: Account, value) -> str:
+    if not _whole(value) or not 1 <= value <= 8760:
+        return "Give a whole number of hours from 1 to 8760."
+    return ""
+
+
+def messaged_field_matches(account: Account, value) -> Q:
+    since = timezone.now() - datetime.timedelta(hours=value)
+    return Q(phone__in=phones_messaged_since(account_id=account.pk, since=since))
 
 
 def capped_phones(*, campaign: Campaign, cap: rules.Cap) -> QuerySet:

@@ -72,7 +72,9 @@ class CampaignDetailApi(CampaignScopedMixin, generics.GenericAPIView):
     def patch(self, request, pk: int):
         campaign = self.get_campaign(pk)
         data = CampaignInputSerializer(
-            data=request.data, partial=True, context={"account": self.account}
+            data=request.data,
+            partial=True,
+            context={"account": self.account, "campaign": campaign},
         )
         data.is_valid(raise_exception=True)
         try:

@@ -3,7 +3,10 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from compliance import rules
+from contacts.filters import FilterError, filter_validate
+from contacts.models import Tribe
 
+from . import merge
 from .models import Campaign, CampaignMode, Message, SendMode
 from .services import EDITABLE_FIELDS
 
@@ -43,13 +46,63 @@ class CampaignInputSerializer(serializers.Serializer):
     exclusions = serializers.DictField(required=False)
     compliance = serializers.DictField(required=False)
 
+    def validate_audience(self, value: dict) -> dict:
+        """A Tribe of this account, or a filter valid for it (the error names its path,
+        `filter.all[2].op`)."""
+        account = self.context["account"]
+        if "tribe_id" in value:
+            tribe_id = value["tribe_id"]
+            whole = isinstance(tribe_id, int) and not isinstance(tribe_id, bool)
+            if not whole or not Tribe.objects.filter(account=account, pk=tribe_id).exists():
+                raise serializers.ValidationError({"tribe_id": "No such Tribe in this account."})
+        if "filter" in value:
+            try:
+                filter_validate(value["filter"], account=account)
+            except FilterError as exc:
+                raise serializers.ValidationError({exc.path: exc.message}) from exc
+        return value
+
+    def validate(self, attrs: dict) -> dict:
+        """A Tribe audience must suit the campaign's mode (texting.audience.
+        tribe_mode_problem: refused, not warned about)."""
+        tribe_id = (attrs.get("audience") or {}).get("tribe_id")
+        campaign = self.context.get("campaign")
+        mode = attrs.get("mode") or (campaign.mode if campaign else CampaignMode.RELATIONSHIP)
+        if tribe_id is None and campaign is not None and "mode" in attrs:
+            tribe_id = (campaign.audience or {}).get("tribe_id")
+        if tribe_id is not None:
+            from .audience import tribe_mode_problem
+
+            tribe = Tribe.objects.filter(account=self.context["account"], pk=tribe_id).first()
+            problem = tribe and tribe_mode_problem(tribe_mode=tribe.mode, campaign_mode=mode)
+            if problem:
+                raise serializers.ValidationError({"audience": {"tribe_id": problem}})
+        return attrs
+
+    def validate_body(self, value: str) -> str:
+        errors = merge.validate(value)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
     def validate_exclusions(self, value: dict) -> dict:
-        """`{"messaged_within_hours": N}` (1–8760) and `{"replied_to_campaign": ID}` (a
-        campaign of this account); anything else is refused, naming the key."""
+        """`{"messaged_within_hours": N}` (1–8760), `{"replied_to_campaign": ID}` (a
+        campaign of this account) and `{"excluded_tribe_ids": [ID, ...]}` (Tribes of this
+        account: their members are left out, as `excluded_tribe`); anything else is
+        refused, naming the key."""
         errors: dict[str, str] = {}
         for key, item in value.items():
             whole = isinstance(item, int) and not isinstance(item, bool)
-            if key == "messaged_within_hours":
+            if key == "excluded_tribe_ids":
+                account = self.context["account"]
+                ids = item if isinstance(item, list) else None
+                if (
+                    ids is None
+                    or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
+                    or Tribe.objects.filter(account=account, pk__in=ids).count() != len(set(ids))
+                ):
+                    errors[key] = "Give a list of ids of this account's Tribes."
+            elif key == "messaged_within_hours":
                 if not whole or not 1 <= item <= 8760:
                     errors[key] = "Give a whole number of hours from 1 to 8760."
             elif key == "replied_to_campaign":
@@ -57,7 +110,10 @@ class CampaignInputSerializer(serializers.Serializer):
                 if not whole or not Campaign.objects.filter(account=account, pk=item).exists():
                     errors[key] = "Give the id of one of this account's campaigns."
             else:
-                errors[key] = "Unknown exclusion (messaged_within_hours, replied_to_campaign)."
+                errors[key] = (
+                    "Unknown exclusion (messaged_within_hours, replied_to_campaign, "
+                    "excluded_tribe_ids)."
+                )
         if errors:
             raise serializers.ValidationError(errors)
         return value
@@ -69,6 +125,15 @@ class CampaignInputSerializer(serializers.Serializer):
         if errors:
             raise serializers.ValidationError(errors)
         return value
+
+    def validate_media_ids(self, value: list[int]) -> list[int]:
+        """This account's media, at most 10, under the MMS size limit together."""
+        from .media import MediaError, media_validate_ids
+
+        try:
+            return media_validate_ids(account=self.context["account"], media_ids=value)
+        except MediaError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
 
     def validate_sender_ids(self, value: list[int]) -> list[int]:
         account = self.context["account"]

@@ -36,6 +36,9 @@ from providers.encoding import segment_count
 
 from . import rules_sql
 from .audience import AuditResult, campaign_exclusions, resolve_audience
+from .compose import NON_GSM_PATTERN, final_template, message_size
+from .links import as_sent, campaign_links_register, shorten_sql
+from .merge import sql_expression
 from .models import Campaign, CampaignStatus, Message, MessageStatus, SendMode
 from .pricing import segment_price
 from .services import CampaignError, TransitionError, campaign_transition
@@ -96,9 +99,9 @@ SELECT
         sticky.from_number,{local_pick}
         (%(numbers)s::text[])[1 + (h.v %% %(n)s)]
     ),
-    c.phone, %(body)s, %(segments)s, %(encoding)s, {status},
+    c.phone, {body}, {status},
     {send_after}, 0, (%(key_prefix)s || lpad(to_hex(c.id), 12, '0'))::uuid, '', '', now()
-FROM ({eligible}) c{quiet_join}
+FROM ({eligible}) c{quiet_join}{link_join}
 CROSS JOIN LATERAL (
     SELECT ('x' || substr(encode(sha256(convert_to(c.phone || %(campaign_text)s, 'UTF8')), 'hex'), 1, 15))::bit(60)::bigint AS v
 ) h
@@ -174,22 +177,53 @@ def campaign_commit(
         # campaign: a scheduled one passed this at commit and only changes status later.
         campaign_preflight(campaign=campaign, audit=audit)
         senders = _senders(campaign)
+        columns = [
+            "id",
+            "account_id",
+            "phone",
+            "state",
+            "timezone",
+            "timezone_candidates",
+            "timezone_source",
+        ]
+        eligible_qs = eligibility.eligible(audience.contacts, exclusions)
+        template = final_template(campaign)
+        if template.has_fields:
+            # Merge fields: each recipient's body is rendered in the SELECT itself; its
+            # encoding is exact, its segments the longest rendering's (texting.compose).
+            eligible_qs = eligible_qs.annotate(merged_body=sql_expression(template))
+            columns.append("merged_body")
         eligible_sql, eligible_params = (
-            eligibility.eligible(audience.contacts, exclusions)
-            .order_by()  # Contact.Meta.ordering would sort 100k rows
-            .values(
-                "id",
-                "account_id",
-                "phone",
-                "state",
-                "timezone",
-                "timezone_candidates",
-                "timezone_source",
-            )
+            eligible_qs.order_by()  # Contact.Meta.ordering would sort 100k rows
+            .values(*columns)
             .query.sql_with_params()
         )
         body = final_body(campaign)
-        segments, encoding = segment_count(body)
+        # Counted with each long URL as its fixed-length short link (texting.links).
+        segments, encoding = segment_count(as_sent(body))
+        if template.has_fields:
+            size = message_size(template=template, contacts=audience.contacts)
+            body_sql = (
+                "c.merged_body, CASE WHEN c.merged_body ~ %(non_gsm)s THEN %(ucs2_segments)s"
+                " ELSE %(gsm_segments)s END,"
+                " CASE WHEN c.merged_body ~ %(non_gsm)s THEN 'UCS-2' ELSE 'GSM-7' END"
+            )
+            merge_params = {
+                "non_gsm": NON_GSM_PATTERN,
+                "gsm_segments": size.gsm_segments,
+                "ucs2_segments": size.ucs2_segments,
+            }
+        else:
+            body_sql, merge_params = "%(body)s, %(segments)s, %(encoding)s", {}
+        # Per-recipient short links (texting.links): each long URL in the body column is
+        # replaced in the same SELECT (registered once per campaign, codes from an HMAC).
+        link_join = ""
+        links = campaign_links_register(campaign=campaign, body=body)
+        if links:
+            column = "c.merged_body" if template.has_fields else "%(body)s"
+            shortened, link_join, link_params = shorten_sql(column, links=links)
+            body_sql = body_sql.replace(column, shortened, 1)
+            merge_params = {**merge_params, **link_params}
         params: dict = {
             "campaign": campaign.pk,
             "campaign_text": str(campaign.pk),
@@ -204,6 +238,7 @@ def campaign_commit(
             # because a campaign holds a contact once. gen_random_uuid() per row costs
             # ~0.6 s per 100k here. The prefix keeps uuid4's version and variant bits.
             "key_prefix": str(uuid.uuid4())[:24],
+            **merge_params,
         }
         wall = None
         if scheduled and recipient_local_time:
@@ -249,9 +284,11 @@ def campaign_commit(
             cursor.execute("SET LOCAL jit = off")
             local = campaign.local_presence
             statement = _INSERT.format(
+                body=body_sql,
                 send_after=send_after,
                 eligible=eligible,
                 quiet_join=rules_sql.QUIET_JOIN if moved else "",
+                link_join=link_join,
                 # Held by quiet hours: `scheduled` until the window opens (housekeeping
                 # queues it then), so the due index holds only what can go.
                 status="CASE WHEN q.at IS NULL THEN %(status)s ELSE 'scheduled' END"

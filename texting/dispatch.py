@@ -86,6 +86,7 @@ from providers.registry import get_provider
 from providers.services import rematch_parked
 
 from . import live, ratelimit, rules_sql
+from .media import media_urls
 from .models import Campaign, CampaignStatus, Message, MessageStatus
 from .pricing import message_price, segment_price
 
@@ -489,7 +490,15 @@ _MESSAGE_FIELDS = (
     "idempotency_key",
     "charged",
 )
-_CAMPAIGN_FIELDS = ("id", "account_id", "mode", "compliance", "status", "send_started")
+_CAMPAIGN_FIELDS = (
+    "id",
+    "account_id",
+    "mode",
+    "compliance",
+    "status",
+    "send_started",
+    "media_ids",
+)
 # The account's quiet hours and zone: the quiet-hours check needs them per message.
 _ACCOUNT_FIELDS = ("id", "timezone", "quiet_hours_start", "quiet_hours_end")
 _CONTACT_FIELDS = (
@@ -543,6 +552,7 @@ def checked_messages(ids: list[int]) -> tuple[list[Message], set[int]]:
         if campaign_row[0] is not None:  # (a deleted campaign takes its messages with it)
             message.campaign = Campaign.from_db(db, _CAMPAIGN_FIELDS, campaign_row)
             message.campaign.compliance = _json(message.campaign.compliance)
+            message.campaign.media_ids = _json(message.campaign.media_ids)
         message.account = Account.from_db(db, _ACCOUNT_FIELDS, account_row)
         message.contact = (
             Contact.from_db(db, _CONTACT_FIELDS, contact_row)
@@ -625,6 +635,8 @@ def call(batch: Batch, message: Message, row: Claimed, fire_at: float) -> str:
         to=message.to_number,
         text=message.body,
         idempotency_key=str(message.idempotency_key),
+        # MMS: signed, expiring URLs the provider fetches the attachments from.
+        media_urls=media_urls(message.campaign.media_ids) if message.campaign else [],
     )
     blocked = _blocked_since_check(message)
     if blocked:

@@ -241,3 +241,101 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.direction} {self.to_number} {self.status}"
+
+
+class CampaignLink(models.Model):
+    """A long URL found in a campaign's body, registered once at commit (texting.links).
+
+    Each recipient gets their own short link for it, derived from this row's id and the
+    contact's id with an HMAC tag: no row per recipient (a 100k commit writes the codes
+    into the message bodies in the same INSERT). A click is an `link_click` history
+    event; the counts are read from the history (`event_campaign_type` index).
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="links")
+    url = models.TextField()
+    position = models.PositiveSmallIntegerField()  # order of first appearance in the body
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["campaign", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "url"], name="campaign_link_unique_url"),
+        ]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class MediaKind(models.TextChoices):
+    IMAGE = "image", "Image"
+    VIDEO = "video", "Video"
+    AUDIO = "audio", "Audio"
+    VCARD = "vcard", "vCard"
+
+
+def media_upload_to(instance: "Media", filename: str) -> str:
+    return f"mms/{instance.account_id}/{filename}"
+
+
+class Media(models.Model):
+    """An MMS attachment as stored (after sniffing and, for images, fitting under the
+    provider's size limit: texting.media). Served to the provider only through signed,
+    expiring URLs; deleted after MMS_MEDIA_RETENTION_DAYS by a periodic task."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=8, choices=MediaKind.choices)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()  # bytes, as stored
+    sha256 = models.CharField(max_length=64)
+    file = models.FileField(upload_to=media_upload_to, max_length=300)
+    original_name = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)  # the cleanup's scan
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["account", "-created_at"], name="media_account_recent")]
+
+    def __str__(self) -> str:
+        return self.original_name or f"media {self.pk}"
+
+
+class MessageTemplate(models.Model):
+    """A saved message: its owner's, or shared with the account. Starter templates
+    (`starter_key` set, no owner) are seeded per account (texting.message_templates)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=100)
+    body = models.TextField(blank=True)
+    media_ids = models.JSONField(default=list, blank=True)
+    shared = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    starter_key = models.CharField(max_length=40, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "created_by", "name"],
+                condition=models.Q(created_by__isnull=False),
+                name="template_unique_name_per_owner",
+            ),
+            # Seeding is idempotent: one row per starter per account.
+            models.UniqueConstraint(
+                fields=["account", "starter_key"],
+                condition=~models.Q(starter_key=""),
+                name="template_unique_starter",
+            ),
+        ]
+        indexes = [models.Index(fields=["account", "shared"], name="template_account_shared")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -13,3 +13,8 @@ def segment_price(kind: str) -> Decimal:
 
 def message_price(*, kind: str, segments: int) -> Decimal:
     return segment_price(kind) * segments
+
+
+def mms_price() -> Decimal:
+    """settings.MMS_PRICE (USD per MMS message: MMS is not billed per segment)."""
+    return Decimal(str(settings.MMS_PRICE))

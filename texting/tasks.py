@@ -49,3 +49,12 @@ def flush_live() -> int:
     from . import live
 
     return live.flush_dirty()
+
+
+@shared_task(name="texting.tasks.media_cleanup", ignore_result=True, expires=3600)
+def media_cleanup() -> int:
+    """Beat, daily: delete MMS media past their retention (texting.media). Idempotent, so
+    an overlapping or repeated run deletes nothing twice."""
+    from .media import media_cleanup as cleanup
+
+    return cleanup()

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from compliance import content, eligibility
 from phone_numbers.models import NumberKind, NumberStatus, PhoneNumber, RegistrationStatus
-from providers.encoding import MAX_PARTS, segment_count
+from providers.encoding import MAX_PARTS, Segmentation
 
 from .audience import (
     AuditResult,
@@ -32,8 +32,10 @@ from .audience import (
     campaign_send_window,
     resolve_audience,
 )
+from .compose import final_template, message_size
+from .merge import Template, render
 from .models import Campaign, CampaignMode
-from .pricing import segment_price
+from .pricing import mms_price, segment_price
 from .services import CampaignError
 
 SAMPLE_SIZE = 3
@@ -162,6 +164,9 @@ class _Facts:
     final_body: str
     segments: int
     encoding: str
+    template: Template
+    size: Segmentation  # of the longest rendering (texting.compose)
+    size_basis: str
     audit: AuditResult | None
     audit_error: str
     senders: list[SenderStanding]
@@ -219,7 +224,13 @@ def _facts(*, campaign: Campaign, audit: AuditResult | None, preview: bool) -> _
     account = campaign.account
     stop = (campaign.stop_language or account.stop_language).strip()
     body = final_body(campaign)
-    segments, encoding = segment_count(body)
+    template = final_template(campaign)
+    try:
+        contacts = resolve_audience(campaign=campaign, create=False).contacts
+    except CampaignError:
+        contacts = None
+    size = message_size(template=template, contacts=contacts)
+    segments, encoding = size.worst.segments, size.worst.encoding
     audit_error = ""
     if audit is None:
         try:
@@ -236,7 +247,11 @@ def _facts(*, campaign: Campaign, audit: AuditResult | None, preview: bool) -> _
     else:
         price = segment_price(NumberKind.LONG)
     eligible = audit.eligible if audit else 0
-    estimated = (price * eligible * segments).quantize(Decimal("0.0001"))
+    if campaign.media_ids:  # MMS: billed per message, not per segment
+        price = mms_price()
+        estimated = (price * eligible).quantize(Decimal("0.0001"))
+    else:
+        estimated = (price * eligible * segments).quantize(Decimal("0.0001"))
     rate = float(sum((n.mps for n in usable), Decimal("0")))
     if campaign.max_mps:
         rate = min(rate, float(campaign.max_mps)) if rate else 0.0
@@ -248,6 +263,9 @@ def _facts(*, campaign: Campaign, audit: AuditResult | None, preview: bool) -> _
         final_body=body,
         segments=segments,
         encoding=encoding,
+        template=template,
+        size=size.worst,
+        size_basis=size.basis if template.has_fields else "",
         audit=audit,
         audit_error=audit_error,
         senders=senders,
@@ -284,6 +302,13 @@ def check_body(f: _Facts) -> Check:
             "The message body is empty.",
             "Write the message on the Compose tab.",
         )
+    if f.template.errors:
+        return Check(
+            "body",
+            False,
+            " ".join(f.template.errors),
+            "Fix the merge fields on the Compose tab.",
+        )
     return Check("body", True, "The message has a body.")
 
 
@@ -310,10 +335,10 @@ def check_segments(f: _Facts) -> Check:
         return Check(
             "segments",
             False,
-            f"The message is {size}; carriers accept at most {MAX_PARTS}.",
+            f"The message is {size}; carriers accept at most {MAX_PARTS}. {f.size_basis}".strip(),
             f"Shorten it to {limit} {f.encoding} characters or fewer, stop language included.",
         )
-    return Check("segments", True, f"The message is {size}.")
+    return Check("segments", True, f"The message is {size}. {f.size_basis}".strip())
 
 
 def check_encoding(f: _Facts) -> Check:
@@ -395,7 +420,8 @@ def _duration(seconds: int | None) -> str:
 def check_cost(f: _Facts) -> Check:
     what = (
         f"Estimated cost {_money(f.estimated_cost)} ({f.eligible:,} × "
-        f"{_plural(f.segments, 'segment')} at {_money(f.price)}); balance {_money(f.balance)}."
+        + ("MMS" if f.campaign.media_ids else _plural(f.segments, "segment"))
+        + f" at {_money(f.price)}); balance {_money(f.balance)}."
     )
     if f.estimated_cost > f.balance:
         short = f.estimated_cost - f.balance
@@ -470,7 +496,7 @@ def warn_exclusions(f: _Facts) -> list[str]:
 def warn_encoding(f: _Facts) -> list[str]:
     if f.encoding == "GSM-7":
         return []
-    odd = [ch for ch in dict.fromkeys(f.final_body) if segment_count(ch)[1] == "UCS-2"]
+    odd = f.size.forced_ucs2
     return [
         "These characters switch the whole message to UCS-2: "
         + " ".join(f"“{ch}”" for ch in odd[:10])
@@ -514,9 +540,8 @@ WARNINGS: tuple[Callable[[_Facts], list[str]], ...] = (
 )
 
 
-def _samples(campaign: Campaign, body: str) -> list[Sample]:
-    """The final text for a few eligible recipients. Merge fields arrive with the
-    composer (issue 5); until then every recipient gets the same text."""
+def _samples(campaign: Campaign, template: Template) -> list[Sample]:
+    """The final text for a few eligible recipients, merge fields rendered for each."""
     try:
         audience = resolve_audience(campaign=campaign, create=False)
     except CampaignError:
@@ -524,14 +549,24 @@ def _samples(campaign: Campaign, body: str) -> list[Sample]:
     people = (
         eligibility.eligible(audience.contacts, campaign_exclusions(campaign=campaign))
         .order_by("id")
-        .only("phone", "first_name", "last_name", "preferred_name")[:SAMPLE_SIZE]
+        .only(
+            "phone",
+            "first_name",
+            "last_name",
+            "preferred_name",
+            "street",
+            "city",
+            "state",
+            "zip",
+            "custom_fields",
+        )[:SAMPLE_SIZE]
     )
     samples = []
     for person in people:
         name = " ".join(
             part for part in (person.preferred_name or person.first_name, person.last_name) if part
         )
-        samples.append(Sample(recipient=name or person.phone, text=body))
+        samples.append(Sample(recipient=name or person.phone, text=render(template, person)))
     return samples
 
 
@@ -548,9 +583,9 @@ def campaign_tech_check(
         checks=checks,
         segments=f.segments,
         encoding=f.encoding,
-        characters=len(f.final_body),
+        characters=f.size.characters,
         final_body=f.final_body,
-        samples=_samples(campaign, f.final_body) if preview else [],
+        samples=_samples(campaign, f.template) if preview else [],
         estimated_cost=f.estimated_cost,
         balance=f.balance,
         estimated_duration_seconds=f.duration,

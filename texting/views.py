@@ -32,9 +32,11 @@ from phone_numbers.selectors import number_list
 from . import services
 from .audience import campaign_audit
 from .commit import campaign_commit
+from .compose_views import compose_context
 from .exports import message_rows_csv
 from .forms import CampaignForm, CommitForm
 from .models import Campaign, CampaignStatus, MessageStatus
+from .recipients_views import recipients_context
 from .selectors import (
     HEALTH_WINDOW_MINUTES,
     access_campaign,
@@ -143,6 +145,12 @@ def campaign_tab(request: HttpRequest, campaign_id: int, tab: str) -> HttpRespon
         context |= _techcheck_context(request, campaign)
     elif tab == "dashboard" and campaign.status == CampaignStatus.DRAFT:
         context |= _audit_context(campaign)
+    elif tab == "compose":
+        context |= compose_context(request, campaign)
+    elif tab == "recipients":
+        if campaign.status == CampaignStatus.DRAFT:
+            context |= _audit_context(campaign)
+        context |= recipients_context(request, campaign)
     response = render(request, "campaigns/frame.html", context)
     patch_vary_headers(response, ["HX-Request", "HX-Target"])
     return response

@@ -200,7 +200,7 @@ def test_recipient_local_time_gives_everyone_the_same_wall_clock(setup):
         ({"body": "  "}, {}, "body is empty"),
         ({"sender_ids": []}, {}, "sender"),
         ({"audience": {}}, {}, "no audience"),
-        ({"audience": {"tribe_id": 3}}, {}, "issue 5"),
+        ({"audience": {"tribe_id": 999999}}, {}, "No Tribe 999999 in this account"),
         ({}, {"send_mode": "later"}, "send_mode"),
         ({}, {"send_mode": "schedule"}, "schedule_at"),
         (

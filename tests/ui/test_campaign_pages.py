@@ -59,7 +59,8 @@ def test_the_six_tabs_render(account, admin_user, admin_web):
     overview = admin_web.get(reverse("campaign-tab", args=[campaign.pk, "dashboard"]))
     assert b"GOTV week" in overview.content
     compose = admin_web.get(reverse("campaign-tab", args=[campaign.pk, "compose"]))
-    assert b"issue #5" in compose.content
+    assert b'id="compose-counter"' in compose.content
+    assert "Reply STOP to opt out.</div>" in compose.content.decode()  # appended in the bubble
     assert admin_web.get(reverse("campaign-tab", args=[campaign.pk, "nope"])).status_code == 404
     assert admin_web.get(reverse("campaign-detail", args=[campaign.pk])).status_code == 302
 

@@ -3,6 +3,7 @@ content check (with its remedy, and Send disabled); the body is fixed through th
 every check passes; Send commits it, and the campaign completes on the carrier
 simulator (dispatcher and webhooks for real, as in test_status_browser)."""
 
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -131,9 +132,14 @@ def test_tech_check_then_send_completes_on_the_simulator(
             # of deliveries at random, as networks do: `failed` is a final state too).
             assert not sent.exclude(status__in=["sent", "delivered", "failed"]).exists()
             assert sent.exclude(status="failed").exists()
-            assert set(sent.values_list("body", flat=True)) == {
-                "Rally at 6pm! RSVP: https://vote.example.org/rally\nReply STOP to opt out."
-            }
+            # Each recipient got their own short link in place of the long one.
+            bodies = list(sent.values_list("body", flat=True))
+            assert len(set(bodies)) == RECIPIENTS
+            for body in bodies:
+                assert re.fullmatch(
+                    r"Rally at 6pm! RSVP: https?://[^/\s]+/s/[0-9A-Za-z]+\nReply STOP to opt out\.",
+                    body,
+                ), body
             # The tab now says the campaign was committed.
             page.goto(f"{asgi_server}/campaigns/{draft.pk}/tech-check/")
             expect(page.locator("#tech-check")).to_contain_text("passed the Tech Check")

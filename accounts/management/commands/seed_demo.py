@@ -13,8 +13,9 @@ from django.db import transaction
 from accounts.models import Account, Membership, Role
 from compliance.consent import consent_record
 from compliance.models import ConsentMethod, ConsentSource
-from contacts.models import Contact, Pool, SmsStatus
+from contacts.models import Contact, Pool, SmsStatus, Tribe
 from contacts.services import contact_upsert
+from contacts.tribes import tribe_create
 from phone_numbers.models import NumberKind, PhoneNumber, RegistrationStatus
 
 DEMO_USERS = [
@@ -102,6 +103,14 @@ DEMO_CONSENT_LANGUAGE = (
 )
 
 
+DEMO_TRIBES = [
+    ("Volunteers", "relationship", {"field": "custom.volunteer", "op": "eq", "value": True}),
+    ("Portland", "cross", {"field": "city", "op": "eq", "value": "Portland"}),
+    ("Precinct P-101", "cross", {"field": "custom.precinct", "op": "eq", "value": "P-101"}),
+    ("Voter file", "campaign", {"field": "pool", "op": "eq", "value": "voter"}),
+]
+
+
 def demo_consent_record(*, contact: Contact, status: str) -> None:
     """The demo signup form's consent: single opt-in for opted-in contacts, double (still
     waiting for YES) for pending ones. Idempotent: callers pass contacts without one."""
@@ -187,6 +196,16 @@ class Command(BaseCommand):
             account=account, sms_status__in=_CONSENTED, consents__isnull=True
         ):
             demo_consent_record(contact=contact, status=contact.sms_status)
+        # Demo Tribes (saved filters), made once each by name.
+        for name, mode, condition in DEMO_TRIBES:
+            if not Tribe.objects.filter(account=account, name=name).exists():
+                tribe_create(
+                    account=account, actor=None, name=name, mode=mode, filter={"all": [condition]}
+                )
+        # The six starter message templates (idempotent).
+        from texting.message_templates import starter_templates_ensure
+
+        starter_templates_ensure(account=account)
         verb = "Created" if created else "Updated"
         self.stdout.write(
             self.style.SUCCESS(

@@ -1,0 +1,168 @@
+"""MMS media: type from the bytes, images fitted under the limit, signed expiring URLs,
+the 90-day cleanup, and the provider receiving the URLs."""
+
+import datetime
+import io
+import os
+import uuid
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+from PIL import Image
+
+from providers.models import SimulatorMessage
+from tests.factories import api_client, make_contact, make_member, make_number
+from texting import dispatch
+from texting.commit import campaign_commit
+from texting.media import media_cleanup, media_token, media_upload, media_url
+from texting.models import Campaign, CampaignStatus, Media, Message
+from texting.techcheck import campaign_tech_check
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)
+    settings.PUBLIC_BASE_URL = "http://testserver"
+
+
+def _image(fmt: str, size=(40, 30), noise=False) -> bytes:
+    if noise:  # random pixels do not compress: a big file from a modest image
+        image = Image.frombytes("RGB", size, os.urandom(size[0] * size[1] * 3))
+    else:
+        image = Image.new("RGB", size, (200, 30, 30))
+    out = io.BytesIO()
+    image.save(out, format=fmt)
+    return out.getvalue()
+
+
+def _upload(api, name: str, data: bytes):
+    return api.post("/api/v1/media/", {"file": SimpleUploadedFile(name, data)}, format="multipart")
+
+
+@pytest.fixture
+def composer(account):
+    user = make_member(account, "manager")
+    return api_client(user, account)
+
+
+def test_the_type_comes_from_the_bytes_not_the_name(composer):
+    response = _upload(composer, "photo.jpg", _image("GIF"))  # a GIF called .jpg
+    assert response.status_code == 201, response.json()
+    assert (response.json()["kind"], response.json()["content_type"]) == ("image", "image/gif")
+
+    for name, data, kind, content_type in [
+        ("clip.mov", b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100, "video", "video/mp4"),
+        ("song.bin", b"ID3\x04\x00" + b"\x00" * 100, "audio", "audio/mpeg"),
+        (
+            "card.txt",
+            b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Ada\r\nEND:VCARD\r\n",
+            "vcard",
+            "text/vcard",
+        ),
+    ]:
+        body = _upload(composer, name, data).json()
+        assert (body["kind"], body["content_type"]) == (kind, content_type), name
+
+
+def test_a_text_file_named_png_is_refused_naming_the_field(composer):
+    response = _upload(composer, "logo.png", b"just some text, not an image")
+    assert response.status_code == 400
+    assert "Unsupported file type" in response.json()["file"][0]
+    assert not Media.objects.exists()
+
+
+def test_an_oversize_video_is_refused_with_the_sizes(composer, settings):
+    settings.MMS_MAX_BYTES = 50_000
+    response = _upload(composer, "big.mp4", b"\x00\x00\x00\x18ftypisom" + b"\x00" * 60_000)
+    assert response.status_code == 400
+    assert "MMS allows under 50 KB" in response.json()["file"][0]
+    assert not Media.objects.exists()
+
+
+def test_a_large_image_is_resized_to_fit_the_limit(account, settings):
+    settings.MMS_MAX_BYTES = 60_000
+    data = _image("PNG", size=(600, 400), noise=True)
+    assert len(data) > 600_000
+    media = media_upload(account=account, actor=None, data=data, name="rally.png")
+    assert media.size < 60_000
+    assert media.content_type == "image/jpeg"  # no transparency: recompressed as JPEG
+    with media.file.open("rb") as handle:
+        stored = handle.read()
+    assert len(stored) == media.size
+    assert Image.open(io.BytesIO(stored)).format == "JPEG"
+
+
+def test_signed_urls_serve_the_file_until_they_expire(account, client):
+    media = media_upload(account=account, actor=None, data=_image("PNG"), name="a.png")
+    url = media_url(media).removeprefix("http://testserver")
+    response = client.get(url)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/png"
+    assert b"".join(response.streaming_content) == media.file.open("rb").read()
+
+    expired = f"/m/{media_token(media.pk, ttl=-5)}/x.png"
+    assert client.get(expired).status_code == 404
+    token = media_token(media.pk)
+    other_id = token.replace(f"{media.pk}-", f"{media.pk + 1}-", 1)  # signature no longer fits
+    assert client.get(f"/m/{other_id}/x.png").status_code == 404
+    assert client.get(f"/m/{token[:-2]}xx/x.png").status_code == 404
+
+
+def test_cleanup_deletes_only_media_older_than_90_days_not_in_use(account):
+    old = media_upload(account=account, actor=None, data=_image("PNG"), name="old.png")
+    used = media_upload(account=account, actor=None, data=_image("GIF"), name="used.gif")
+    new = media_upload(account=account, actor=None, data=_image("JPEG"), name="new.jpg")
+    long_ago = timezone.now() - datetime.timedelta(days=91)
+    Media.objects.filter(pk__in=[old.pk, used.pk]).update(created_at=long_ago)
+    Campaign.objects.create(
+        account=account, name="Live", status=CampaignStatus.SENDING, media_ids=[used.pk]
+    )
+    old_path = old.file.path
+
+    assert media_cleanup() == 1
+    assert set(Media.objects.values_list("pk", flat=True)) == {used.pk, new.pk}
+    assert not os.path.exists(old_path)
+    assert os.path.exists(new.file.path)
+    assert media_cleanup() == 0
+
+
+def test_campaign_media_ids_must_be_the_accounts(composer, account, other_account):
+    theirs = media_upload(account=other_account, actor=None, data=_image("PNG"), name="t.png")
+    response = composer.post(
+        "/api/v1/campaigns/", {"name": "MMS", "media_ids": [theirs.pk]}, format="json"
+    )
+    assert response.status_code == 400
+    assert "media_ids" in response.json()
+    assert composer.get(f"/api/v1/media/{theirs.pk}/").status_code == 404
+
+
+@pytest.mark.usefixtures("clean_dispatch_state")
+def test_the_provider_receives_signed_media_urls_and_the_mms_price_is_estimated(account, settings):
+    settings.MMS_PRICE = "0.0200"
+    user = make_member(account, "manager")
+    media = media_upload(account=account, actor=user, data=_image("PNG"), name="a.png")
+    sender = make_number(account, f"+1971555{uuid.uuid4().int % 9000 + 1000:04d}", mps=50)
+    contacts = [make_contact(account, f"+1503555{i:04d}") for i in range(300, 302)]
+    campaign = Campaign.objects.create(
+        account=account,
+        created_by=user,
+        name="MMS",
+        body="See the flyer",
+        media_ids=[media.pk],
+        sender_ids=[sender.pk],
+        audience={"contact_ids": [c.pk for c in contacts]},
+    )
+    assert str(campaign_tech_check(campaign=campaign).estimated_cost) == "0.0400"
+    campaign_commit(campaign=campaign, actor=user)
+    for _ in range(100):
+        if not Message.objects.filter(status__in=["queued", "sending"]).exists():
+            break
+        dispatch.dispatch_sender(sender=sender.e164)
+    sent = list(SimulatorMessage.objects.filter(to_number__in=[c.phone for c in contacts]))
+    assert len(sent) == 2
+    for item in sent:
+        (url,) = item.media_urls
+        assert url.startswith(f"http://testserver/m/{media.pk}-")

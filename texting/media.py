@@ -1,0 +1,265 @@
+"""MMS media (Compose item 4): upload, sniffing, fitting images under the provider's
+limit, signed expiring URLs for the provider, and the retention cleanup.
+
+- The type comes from the bytes, never the name: Pillow identifies PNG/JPEG/GIF; MP4 by
+  its `ftyp` box; MP3 by an ID3 tag or an MPEG audio frame sync; vCard by `BEGIN:VCARD`.
+- Telnyx takes at most 10 media URLs per message and under 1 MB in all (telnyx.md §1):
+  `MMS_MAX_BYTES`. Images over it are scaled down and recompressed with Pillow until
+  they fit (an image without transparency becomes a JPEG); video, audio and vCards
+  over it are refused with the sizes in the message.
+- The provider fetches media from `PUBLIC_BASE_URL/m/<token>/<name>`, where the token
+  is a `django.core.signing` signature over the media id and an expiry
+  (`MMS_MEDIA_URL_SECONDS`); `media_for_token` refuses a forged or expired one.
+- `media_cleanup` (beat, daily) deletes media older than `MMS_MEDIA_RETENTION_DAYS`
+  (90) — files and rows — except what a scheduled, sending or paused campaign still
+  uses. Safe to run twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core import signing
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from PIL import Image, ImageSequence, UnidentifiedImageError
+
+from accounts.models import Account
+
+from .models import Campaign, CampaignStatus, Media, MediaKind
+
+_SIGNER_SALT = "texting.media"
+MAX_MEDIA_PER_MESSAGE = 10
+_IMAGE_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif"}
+_EXTENSIONS = {
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/gif": "gif",
+    "video/mp4": "mp4",
+    "audio/mpeg": "mp3",
+    "text/vcard": "vcf",
+}
+SUPPORTED = "PNG, JPG, GIF, MP4, MP3 or vCard"
+
+
+class MediaError(Exception):
+    """Bad upload; `field` names the input (API 400)."""
+
+    def __init__(self, message: str, field: str = "file"):
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Sniffed:
+    kind: str
+    content_type: str
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1_000_000:.1f} MB" if n >= 100_000 else f"{n / 1000:.0f} KB"
+
+
+def sniff(data: bytes) -> Sniffed | None:
+    """What the bytes are (None: not a supported type), whatever the file is called."""
+    head = data[:64]
+    if len(head) >= 12 and head[4:8] == b"ftyp":
+        return Sniffed(MediaKind.VIDEO, "video/mp4")
+    if head.startswith(b"ID3") or (len(head) > 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+        return Sniffed(MediaKind.AUDIO, "audio/mpeg")
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text[:11].upper() == b"BEGIN:VCARD":
+        return Sniffed(MediaKind.VCARD, "text/vcard")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            fmt = image.format
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+        return None
+    if fmt in _IMAGE_TYPES:
+        return Sniffed(MediaKind.IMAGE, _IMAGE_TYPES[fmt])
+    return None
+
+
+def _encode(image: Image.Image, content_type: str, quality: int) -> bytes:
+    out = io.BytesIO()
+    if content_type == "image/gif":
+        frames = [f.copy() for f in ImageSequence.Iterator(image)]
+        frames[0].save(out, format="GIF", save_all=len(frames) > 1, append_images=frames[1:])
+    elif content_type == "image/png":
+        image.save(out, format="PNG", optimize=True)
+    else:
+        image.convert("RGB").save(out, format="JPEG", quality=quality, optimize=True)
+    return out.getvalue()
+
+
+def fit_image(data: bytes, content_type: str, *, limit: int) -> tuple[bytes, str]:
+    """(bytes, content type) of the image under `limit` bytes: as uploaded when it fits;
+    otherwise scaled down step by step and recompressed (JPEG unless it has
+    transparency or is an animated GIF). Raises MediaError if even small it will not."""
+    if len(data) < limit:
+        return data, content_type
+    with Image.open(io.BytesIO(data)) as original:
+        original.load()
+        animated = getattr(original, "is_animated", False)
+        transparent = original.mode in ("RGBA", "LA", "P") and (
+            original.mode != "P" or "transparency" in original.info
+        )
+        target = content_type if animated or transparent else "image/jpeg"
+        if target == "image/gif" and not animated:
+            target = "image/png"
+        scale, quality = 1.0, 85
+        for _ in range(12):
+            size = (max(1, int(original.width * scale)), max(1, int(original.height * scale)))
+            if target == "image/gif":
+                frames = [f.copy().resize(size) for f in ImageSequence.Iterator(original)]
+                out = io.BytesIO()
+                frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:])
+                encoded = out.getvalue()
+            else:
+                encoded = _encode(original.resize(size, Image.LANCZOS), target, quality)
+            if len(encoded) < limit:
+                return encoded, target
+            scale *= 0.75
+            quality = max(60, quality - 5)
+    raise MediaError(f"This image cannot be made smaller than {_mb(limit)} for MMS.")
+
+
+def media_upload(
+    *,
+    account: Account,
+    actor: AbstractBaseUser | None,
+    data: bytes,
+    name: str = "",
+) -> Media:
+    """Store an MMS attachment: sniffed, images fitted under MMS_MAX_BYTES. Raises
+    MediaError (nothing stored) for an unsupported type or a file too large."""
+    if not data:
+        raise MediaError("The file is empty.")
+    if len(data) > settings.MMS_UPLOAD_MAX_BYTES:
+        raise MediaError(
+            f"The file is {_mb(len(data))}; uploads are limited to "
+            f"{_mb(settings.MMS_UPLOAD_MAX_BYTES)}."
+        )
+    found = sniff(data)
+    if found is None:
+        raise MediaError(f"Unsupported file type: send a {SUPPORTED} file.")
+    limit = settings.MMS_MAX_BYTES
+    content_type = found.content_type
+    if found.kind == MediaKind.IMAGE:
+        try:
+            data, content_type = fit_image(data, content_type, limit=limit)
+        except (OSError, Image.DecompressionBombError) as exc:
+            raise MediaError("This image could not be read.") from exc
+    elif len(data) >= limit:
+        raise MediaError(
+            f"This {found.kind} is {_mb(len(data))}; MMS allows under {_mb(limit)} per "
+            "message. Shorten or compress it first."
+        )
+    digest = hashlib.sha256(data).hexdigest()
+    media = Media(
+        account=account,
+        kind=found.kind,
+        content_type=content_type,
+        size=len(data),
+        sha256=digest,
+        original_name=(name or "")[:255],
+        created_by=actor,
+    )
+    with transaction.atomic():
+        media.file.save(f"{digest[:32]}.{_EXTENSIONS[content_type]}", ContentFile(data), save=False)
+        media.save()
+    return media
+
+
+def media_validate_ids(*, account: Account, media_ids: list[int]) -> list[int]:
+    """The ids, deduplicated, if they are this account's media and fit one MMS (at most
+    10, under MMS_MAX_BYTES in all); else MediaError naming `media_ids`."""
+    ids = list(dict.fromkeys(media_ids))
+    if len(ids) > MAX_MEDIA_PER_MESSAGE:
+        raise MediaError(f"At most {MAX_MEDIA_PER_MESSAGE} attachments.", "media_ids")
+    sizes = dict(Media.objects.filter(account=account, pk__in=ids).values_list("pk", "size"))
+    missing = [i for i in ids if i not in sizes]
+    if missing:
+        raise MediaError(f"Not media of this account: {missing}.", "media_ids")
+    total = sum(sizes.values())
+    if total >= settings.MMS_MAX_BYTES:
+        raise MediaError(
+            f"The attachments add up to {_mb(total)}; MMS allows under "
+            f"{_mb(settings.MMS_MAX_BYTES)} per message.",
+            "media_ids",
+        )
+    return ids
+
+
+def media_list(*, account: Account) -> QuerySet[Media]:
+    return Media.objects.filter(account=account)
+
+
+# --- Signed URLs ----------------------------------------------------------------------
+
+
+def _signer() -> signing.Signer:
+    return signing.Signer(salt=_SIGNER_SALT, sep=".")
+
+
+def media_token(media_id: int, *, ttl: float | None = None) -> str:
+    expires = int(time.time() + (settings.MMS_MEDIA_URL_SECONDS if ttl is None else ttl))
+    return _signer().sign(f"{media_id}-{expires}")
+
+
+def media_url(media: Media, *, ttl: float | None = None) -> str:
+    ext = _EXTENSIONS.get(media.content_type, "bin")
+    return f"{settings.PUBLIC_BASE_URL}/m/{media_token(media.pk, ttl=ttl)}/{media.pk}.{ext}"
+
+
+def media_urls(media_ids: list[int] | None) -> list[str]:
+    """Signed URLs for a message's attachments (the dispatcher, per call)."""
+    if not media_ids:
+        return []
+    media = Media.objects.filter(pk__in=media_ids).only("pk", "content_type")
+    by_id = {m.pk: m for m in media}
+    return [media_url(by_id[i]) for i in media_ids if i in by_id]
+
+
+def media_for_token(token: str) -> Media | None:
+    """The media a signed token names, if the signature holds and it has not expired."""
+    try:
+        value = _signer().unsign(token)
+    except signing.BadSignature:
+        return None
+    media_id, _, expires = value.partition("-")
+    if not (media_id.isdigit() and expires.isdigit()) or int(expires) < time.time():
+        return None
+    return Media.objects.filter(pk=int(media_id)).first()
+
+
+# --- Retention ------------------------------------------------------------------------
+
+_IN_USE = (CampaignStatus.SCHEDULED, CampaignStatus.SENDING, CampaignStatus.PAUSED)
+
+
+def media_cleanup(*, now=None) -> int:
+    """Delete media older than MMS_MEDIA_RETENTION_DAYS (file, then row), except what an
+    unfinished campaign still sends. Returns how many."""
+    now = now or timezone.now()
+    cutoff = now - timezone.timedelta(days=settings.MMS_MEDIA_RETENTION_DAYS)
+    in_use = {
+        i
+        for ids in Campaign.objects.filter(status__in=_IN_USE)
+        .exclude(media_ids=[])
+        .values_list("media_ids", flat=True)
+        for i in ids
+    }
+    deleted = 0
+    for media in Media.objects.filter(created_at__lt=cutoff).exclude(pk__in=in_use).iterator():
+        media.file.delete(save=False)  # a missing file (an earlier run) is fine
+        media.delete()
+        deleted += 1
+    return deleted
