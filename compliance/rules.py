@@ -358,11 +358,19 @@ def caps_to_count(config: dict | None = None) -> list[tuple[Cap, tuple[str, ...]
     return [(default, None), *((cap, tuple(states)) for cap, states in by_cap.items())]
 
 
-def within_cap(*, sent_by_hours: dict[int, int], state: str, config: dict | None = None) -> bool:
-    """One more message keeps every cap that applies to a recipient in `state`, given
-    how many they got in each window (`{hours: count}`, e.g. {168: 2, 24: 1})."""
-    for cap, states in caps_to_count(config):
-        if states is not None and (state or "").upper() not in states:
+def within_cap(
+    *,
+    sent_by_hours: dict[int, int],
+    state: str = "",
+    config: dict | None = None,
+    states: Sequence[str] = (),
+) -> bool:
+    """One more message keeps every cap that applies to a recipient in `state` (or any
+    of `states`: the address's and the area code's), given how many they got in each
+    window (`{hours: count}`, e.g. {168: 2, 24: 1})."""
+    theirs = {s.upper() for s in (state, *states) if s}
+    for cap, capped in caps_to_count(config):
+        if capped is not None and not theirs & set(capped):
             continue
         if sent_by_hours.get(cap.hours, 0) >= cap.messages:
             return False

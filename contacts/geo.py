@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 import phonenumbers
 import zipcodes
+from phonenumbers import geocoder
 from phonenumbers import timezone as phone_timezone
 
 from .models import TimezoneSource
@@ -185,3 +186,64 @@ def zone_at_local_hour(hour: float, at: datetime.datetime | None = None) -> str:
         return abs(local.hour + local.minute / 60 - hour)
 
     return min(WORLD_ZONES, key=distance)
+
+
+# Full names as a person (or a geocoder) writes them, letters only, lower case.
+STATE_NAMES = {
+    "alabama": "AL", "alaska": "AK", "arizona": "AZ", "arkansas": "AR", "california": "CA",
+    "colorado": "CO", "connecticut": "CT", "delaware": "DE", "districtofcolumbia": "DC",
+    "florida": "FL", "georgia": "GA", "hawaii": "HI", "idaho": "ID", "illinois": "IL",
+    "indiana": "IN", "iowa": "IA", "kansas": "KS", "kentucky": "KY", "louisiana": "LA",
+    "maine": "ME", "maryland": "MD", "massachusetts": "MA", "michigan": "MI",
+    "minnesota": "MN", "mississippi": "MS", "missouri": "MO", "montana": "MT",
+    "nebraska": "NE", "nevada": "NV", "newhampshire": "NH", "newjersey": "NJ",
+    "newmexico": "NM", "newyork": "NY", "northcarolina": "NC", "northdakota": "ND",
+    "ohio": "OH", "oklahoma": "OK", "oregon": "OR", "pennsylvania": "PA",
+    "rhodeisland": "RI", "southcarolina": "SC", "southdakota": "SD", "tennessee": "TN",
+    "texas": "TX", "utah": "UT", "vermont": "VT", "virginia": "VA", "washington": "WA",
+    "westvirginia": "WV", "wisconsin": "WI", "wyoming": "WY", "puertorico": "PR",
+}  # fmt: skip
+
+
+def state_from_name(text: str) -> str:
+    """A state code from a name ("Florida", "New York, NY", "Washington D.C."), or ""."""
+    if not text:
+        return ""
+    tail = text.rsplit(",", 1)[-1].strip()
+    if len(tail) == 2 and tail.isalpha() and tail.upper() in STATE_ZONES:
+        return tail.upper()
+    key = "".join(ch for ch in text.lower() if ch.isalpha())
+    if key.startswith("washingtondc"):
+        return "DC"
+    if key == "washingtonstate":
+        return "WA"
+    return STATE_NAMES.get(key, "")
+
+
+@cache
+def _area_code_state(prefix: str) -> str:
+    try:
+        number = phonenumbers.parse(f"{prefix}5550100")
+    except phonenumbers.NumberParseException:
+        return ""
+    return state_from_name(geocoder.description_for_number(number, "en"))
+
+
+def state_for_phone(phone: str) -> str:
+    """The state a US number's area code was assigned in ("" when there is none, as for
+    toll-free numbers). FL, OK and CT presume a number with an in-state area code belongs
+    to someone in the state, and OR lets a sender rely on it (compliance.md §3.1), so
+    state rules apply to it as well as to the address's state."""
+    if not phone.startswith("+1") or len(phone) < 5:
+        return ""
+    return _area_code_state(phone[:5])
+
+
+@cache
+def area_code_prefixes(state: str) -> tuple[str, ...]:
+    """Every "+1NPA" prefix whose area code belongs to `state` (for set-based rules)."""
+    return tuple(
+        prefix
+        for prefix in (f"+1{npa}" for npa in range(200, 1000))
+        if _area_code_state(prefix) == state
+    )

@@ -40,7 +40,7 @@ from django.utils import timezone
 from accounts.models import Account
 
 from . import csvfile
-from .geo import STATE_ZONES, TimezoneGuess, guess_timezone, state_for_zip
+from .geo import STATE_NAMES, STATE_ZONES, TimezoneGuess, guess_timezone, state_for_zip
 from .models import Contact, ContactImport, ImportStatus, Pool, Tribe, TribeKind
 from .phones import InvalidPhone, normalize_phone
 
@@ -62,21 +62,6 @@ FIELD_HEADERS = {
 }
 _FIELD_FOR_KEY = {key: name for name, keys in FIELD_HEADERS.items() for key in keys}
 _MAX_LENGTH = {name: Contact._meta.get_field(name).max_length for name in FIELD_HEADERS}
-
-STATE_NAMES = {
-    "alabama": "AL", "alaska": "AK", "arizona": "AZ", "arkansas": "AR", "california": "CA",
-    "colorado": "CO", "connecticut": "CT", "delaware": "DE", "districtofcolumbia": "DC",
-    "florida": "FL", "georgia": "GA", "hawaii": "HI", "idaho": "ID", "illinois": "IL",
-    "indiana": "IN", "iowa": "IA", "kansas": "KS", "kentucky": "KY", "louisiana": "LA",
-    "maine": "ME", "maryland": "MD", "massachusetts": "MA", "michigan": "MI",
-    "minnesota": "MN", "mississippi": "MS", "missouri": "MO", "montana": "MT",
-    "nebraska": "NE", "nevada": "NV", "newhampshire": "NH", "newjersey": "NJ",
-    "newmexico": "NM", "newyork": "NY", "northcarolina": "NC", "northdakota": "ND",
-    "ohio": "OH", "oklahoma": "OK", "oregon": "OR", "pennsylvania": "PA",
-    "rhodeisland": "RI", "southcarolina": "SC", "southdakota": "SD", "tennessee": "TN",
-    "texas": "TX", "utah": "UT", "vermont": "VT", "virginia": "VA", "washington": "WA",
-    "westvirginia": "WV", "wisconsin": "WI", "wyoming": "WY", "puertorico": "PR",
-}  # fmt: skip
 
 
 # --- Reading -------------------------------------------------------------------------

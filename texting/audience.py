@@ -26,6 +26,7 @@ from compliance.eligibility import (
 )
 from contacts import tribes
 from contacts.filters import FilterError
+from contacts.geo import area_code_prefixes
 from contacts.models import Contact, EngagementEvent, EventType, Tribe, TribeMode
 from contacts.phones import try_normalize_phone
 from contacts.services import contact_for_phone
@@ -143,6 +144,18 @@ def campaign_exclusions(*, campaign: Campaign) -> list[Exclusion]:
     found = eligibility.consent_exclusions(account=account, mode=campaign.mode)
     options = campaign.exclusions or {}
     if options.get("excluded_tribe_ids"):
+        # A Tribe deleted since it was chosen would silently stop excluding anyone.
+        wanted = set(options["excluded_tribe_ids"])
+        missing = wanted - set(
+            Tribe.objects.filter(account=account, pk__in=wanted).values_list("pk", flat=True)
+        )
+        if missing:
+            raise CampaignError(
+                f"The excluded Tribe{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(str(i) for i in sorted(missing))} no longer exist"
+                f"{'' if len(missing) > 1 else 's'}: remove "
+                f"{'them' if len(missing) > 1 else 'it'} from the exclusions or pick another."
+            )
         # Membership of any of them, inline (one WHERE), NULL-free (contacts.filters),
         # so the audit's CASE and the commit's NOT agree.
         found.append(
@@ -172,10 +185,18 @@ def campaign_exclusions(*, campaign: Campaign) -> list[Exclusion]:
     caps = []
     for cap, states in rules.caps_to_count(campaign.compliance):
         over = Q(phone__in=capped_phones(campaign=campaign, cap=cap))
-        caps.append(over if states is None else Q(state__in=states) & over)
+        caps.append(over if states is None else _in_states(states) & over)
     if caps:
         found.append(Exclusion(FREQUENCY_CAP, _any(caps)))
     return found
+
+
+def _in_states(states) -> Q:
+    """Contacts in any of `states`: by address, or by the area code of their phone (FL,
+    OK and CT presume an in-state area code is an in-state person; compliance.md §3.1)."""
+    codes = [prefix[2:] for state in states for prefix in area_code_prefixes(state)]
+    in_states = Q(state__in=states)
+    return in_states | Q(phone__regex=rf"^\+1({'|'.join(codes)})") if codes else in_states
 
 
 def _any(conditions: list[Q]) -> Q:

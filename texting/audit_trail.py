@@ -5,8 +5,10 @@ audit log. As JSON (one list per kind) or CSV (one row per item, oldest first).
 
 It lives in `texting` because it reads messages; every other part is read from the
 apps below. Outbound messages are the queue rows to the phone (the `message_to_recent`
-index); inbound messages are recorded on the contact's history (`sms_received`, with
-the text and the provider's message id), so they come from there. Delivery events
+index); inbound messages are message rows too (stored since conversations, issue 6; the
+`message_from_recent_inbound` index), attributed to the campaign their `sms_received`
+history event names; an `sms_received` event with no row (recorded before inbound rows
+existed) is listed from the history, so nothing is listed twice. Delivery events
 (`sms_sent`, `sms_delivered`, `sms_failed`) are left out of the events list: the
 message rows carry the same times and statuses.
 """
@@ -236,13 +238,43 @@ def audit_trail(*, account: Account, phone: str) -> AuditTrail:
         }
         for m in outbound
     ]
+    inbound = list(
+        Message.objects.filter(
+            account=account, from_number=phone, direction=Direction.INBOUND
+        ).order_by("created_at", "id")
+    )
+    history = (
+        list(EngagementEvent.objects.filter(account=account, contact=contact).order_by("at", "id"))
+        if contact is not None
+        else []
+    )
+    answered = {
+        (e.data or {}).get("provider_message_id"): e.campaign_id
+        for e in history
+        if e.type == EventType.SMS_RECEIVED
+    }
+    stored = {m.provider_message_id for m in inbound if m.provider_message_id}
+    messages.extend(
+        {
+            "id": m.pk,
+            "at": _iso(m.created_at),
+            "direction": m.direction,
+            "from": m.from_number,
+            "to": m.to_number,
+            "body": m.body,
+            "status": m.status,
+            "kind": None,
+            "campaign_id": answered.get(m.provider_message_id),
+            "provider_message_id": m.provider_message_id,
+        }
+        for m in inbound
+    )
     if contact is not None:
-        history = EngagementEvent.objects.filter(account=account, contact=contact).order_by(
-            "at", "id"
-        )
         for e in history:
             data = e.data or {}
             if e.type == EventType.SMS_RECEIVED:
+                if data.get("provider_message_id") in stored:
+                    continue  # listed from its message row
                 messages.append(
                     {
                         "id": None,

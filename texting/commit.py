@@ -40,9 +40,12 @@ from .compose import NON_GSM_PATTERN, final_template, message_size
 from .links import as_sent, campaign_links_register, shorten_sql
 from .merge import sql_expression
 from .models import Campaign, CampaignStatus, Message, MessageStatus, SendMode
-from .pricing import segment_price
+from .pricing import mms_price, segment_price
 from .services import CampaignError, TransitionError, campaign_transition
 from .techcheck import campaign_preflight
+
+# The advisory-lock namespace of commits (pg_advisory_xact_lock(namespace, account id)).
+COMMIT_LOCK = 7301
 
 
 @dataclass
@@ -155,6 +158,13 @@ def campaign_commit(
         )
         if campaign.status != CampaignStatus.DRAFT:
             raise TransitionError(f"Only a draft can be committed; this one is {campaign.status}.")
+        # One commit per account at a time: the frequency caps and "recently messaged"
+        # read the account's other messages, and two commits running side by side could
+        # not see each other's rows (READ COMMITTED), so both would pass the caps.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)", [COMMIT_LOCK, campaign.account_id]
+            )
         target = CampaignStatus.SCHEDULED if scheduled else CampaignStatus.SENDING
         try:
             audience = resolve_audience(campaign=campaign)
@@ -305,7 +315,7 @@ def campaign_commit(
             if moved:
                 held = "m.send_after > " + planned.format(c="ct")
             cursor.execute(
-                "SELECT m.from_number, sum(m.segments),"
+                "SELECT m.from_number, sum(m.segments), count(*),"
                 f" count(*) FILTER (WHERE {held}), max(m.send_after) FILTER (WHERE {held})"
                 " FROM texting_message m"
                 + (" LEFT JOIN contacts_contact ct ON ct.id = m.contact_id" if wall else "")
@@ -314,8 +324,11 @@ def campaign_commit(
             )
             kinds = {s.e164: s.kind for s in senders}
             estimated, held_count, latest = Decimal("0"), 0, None
-            for e164, total, n_held, last in cursor.fetchall():
-                estimated += segment_price(kinds.get(e164, "long")) * total
+            for e164, total, n_messages, n_held, last in cursor.fetchall():
+                if campaign.media_ids:  # an MMS costs MMS_PRICE per message, any length
+                    estimated += mms_price() * n_messages
+                else:
+                    estimated += segment_price(kinds.get(e164, "long")) * total
                 held_count += n_held
                 if last is not None:
                     latest = max(latest or last, last)

@@ -118,6 +118,23 @@ def as_sent(body: str) -> str:
     return _URL.sub(lambda m: sample if m.group(0) in links else m.group(0), body)
 
 
+# No registered link has id 0 (ids start at 1): a preview's code has the real length
+# and the recipient's real contact part, and leads nowhere (the redirect finds no link).
+PREVIEW_LINK_ID = 0
+
+
+def with_preview_links(text: str, *, urls: list[str], contact_id: int) -> str:
+    """`text` (one recipient's rendering) with each of the campaign's long `urls`
+    (`find_links` of the final body, as the commit registers them) replaced as the
+    commit replaces it (longest first), by a short link of the length the recipient
+    will get. The code itself is made per recipient at commit; this one is a
+    placeholder (`PREVIEW_LINK_ID`)."""
+    short = short_url(link_id=PREVIEW_LINK_ID, contact_id=contact_id)
+    for url in sorted(urls, key=len, reverse=True):
+        text = text.replace(url, short)
+    return text
+
+
 def campaign_links_register(*, campaign: Campaign, body: str) -> list[CampaignLink]:
     """The campaign's links for this body, created once (a retried commit reuses them).
     Called by the commit inside its transaction."""

@@ -33,7 +33,7 @@ from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from accounts.models import Account
 
-from .models import Campaign, CampaignStatus, Media, MediaKind
+from .models import Campaign, CampaignStatus, Media, MediaKind, MessageTemplate
 
 _SIGNER_SALT = "texting.media"
 MAX_MEDIA_PER_MESSAGE = 10
@@ -47,6 +47,10 @@ _EXTENSIONS = {
     "text/vcard": "vcf",
 }
 SUPPORTED = "PNG, JPG, GIF, MP4, MP3 or vCard"
+
+
+# Frames × width × height an image may have to be resized (about 50 frames at 1000×1000).
+MAX_ANIMATION_PIXELS = 50_000_000
 
 
 class MediaError(Exception):
@@ -106,6 +110,16 @@ def fit_image(data: bytes, content_type: str, *, limit: int) -> tuple[bytes, str
     if len(data) < limit:
         return data, content_type
     with Image.open(io.BytesIO(data)) as original:
+        # Every frame of an animation is decoded (and copied per attempt): refuse one
+        # whose frames × pixels would take a worker's memory (Pillow's bomb check is per
+        # frame).
+        pixels = getattr(original, "n_frames", 1) * original.width * original.height
+        if pixels > MAX_ANIMATION_PIXELS:
+            raise MediaError(
+                f"The animation has too many frames at that size to resize "
+                f"({getattr(original, 'n_frames', 1):,} frames of "
+                f"{original.width}×{original.height}); make it smaller or shorter."
+            )
         original.load()
         animated = getattr(original, "is_animated", False)
         transparent = original.mode in ("RGBA", "LA", "P") and (
@@ -242,12 +256,19 @@ def media_for_token(token: str) -> Media | None:
 
 # --- Retention ------------------------------------------------------------------------
 
-_IN_USE = (CampaignStatus.SCHEDULED, CampaignStatus.SENDING, CampaignStatus.PAUSED)
+_IN_USE = (
+    CampaignStatus.DRAFT,
+    CampaignStatus.SCHEDULED,
+    CampaignStatus.SENDING,
+    CampaignStatus.PAUSED,
+)
 
 
 def media_cleanup(*, now=None) -> int:
-    """Delete media older than MMS_MEDIA_RETENTION_DAYS (file, then row), except what an
-    unfinished campaign still sends. Returns how many."""
+    """Delete media older than MMS_MEDIA_RETENTION_DAYS (file, then row), except what a
+    draft or unfinished campaign or a saved template still uses (a draft sent later, or
+    a template inserted later, would otherwise go without its attachment). Returns how
+    many."""
     now = now or timezone.now()
     cutoff = now - timezone.timedelta(days=settings.MMS_MEDIA_RETENTION_DAYS)
     in_use = {
@@ -256,6 +277,11 @@ def media_cleanup(*, now=None) -> int:
         .exclude(media_ids=[])
         .values_list("media_ids", flat=True)
         for i in ids
+    }
+    in_use |= {
+        i
+        for ids in MessageTemplate.objects.exclude(media_ids=[]).values_list("media_ids", flat=True)
+        for i in ids or []
     }
     deleted = 0
     for media in Media.objects.filter(created_at__lt=cutoff).exclude(pk__in=in_use).iterator():

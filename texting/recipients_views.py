@@ -189,6 +189,18 @@ def _refuse_unless_draft(request: HttpRequest, campaign: Campaign) -> HttpRespon
     return _render_tab(request, campaign, 409)
 
 
+def _new_list_name_problem(account, name: str) -> str:
+    """The Recipients tab makes a NEW list the audience: reusing an existing list's name
+    would make the whole existing list (plus these numbers) the audience."""
+    existing = Tribe.objects.filter(account=account, name=name.strip()).first()
+    if existing is None:
+        return ""
+    return (
+        f"A Tribe called “{existing.name}” exists already; pick a new name for this list "
+        "(or choose that Tribe in the picker to send to all of it)."
+    )
+
+
 @require_POST
 @member_page(Capability.COMPOSE, nav="campaigns")
 def recipients_paste(request: HttpRequest, campaign_id: int) -> HttpResponse:
@@ -200,6 +212,8 @@ def recipients_paste(request: HttpRequest, campaign_id: int) -> HttpResponse:
     if form.is_valid():
         name = form.cleaned_data["list_name"] or _default_list_name(campaign, "pasted")
         try:
+            if problem := _new_list_name_problem(request.account, name):
+                raise ValidationError({"tribe_name": problem})
             imp = imports.paste_import(
                 account=request.account,
                 actor=request.user,
@@ -238,6 +252,8 @@ def recipients_upload(request: HttpRequest, campaign_id: int) -> HttpResponse:
         try:
             if upload.size > imports.IMPORT_MAX_BYTES:
                 raise ValidationError({"file": "The file is larger than 20 MB; split it."})
+            if problem := _new_list_name_problem(request.account, name):
+                raise ValidationError({"list_name": problem})
             imp = imports.import_create(
                 account=request.account,
                 actor=request.user,

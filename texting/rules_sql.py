@@ -1,7 +1,9 @@
 """The compliance rules (`compliance.rules`) applied to whole audiences, set-based.
 
-Quiet hours depend on a recipient's zones and state only, and an audience of 100k has
-few distinct (timezone candidates, timezone, state) combinations. So the rules run in
+Quiet hours depend on a recipient's zones and states only, and an audience of 100k has
+few distinct (timezone candidates, timezone, state, area code) combinations (the states
+are the address's and the one the phone's area code was assigned in:
+`contacts.geo.state_for_phone`). So the rules run in
 Python once per group (`recipient_groups`: one GROUP BY), and the commit joins the
 answers into its INSERT (`QUIET_JOIN`: `unnest` of the group keys and instants), each
 row taking `GREATEST(planned, its group's next allowed instant)`. No Python per
@@ -18,10 +20,11 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from django.db.models import BooleanField, Count, ExpressionWrapper, F, Q, QuerySet, TextField
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Substr
 
 from accounts.models import Account
 from compliance import rules
+from contacts.geo import state_for_phone
 from contacts.models import Contact, TimezoneSource
 
 from .models import Campaign
@@ -41,13 +44,17 @@ class SendRules:
             candidates=candidates, timezone=timezone, source=source, account_zone=self.account_zone
         )
 
-    def is_quiet(self, moment: datetime.datetime, *, zones, state: str) -> bool:
-        return rules.is_quiet(moment, zones, [state], self.window, unverified=self.unverified)
+    def is_quiet(self, moment: datetime.datetime, *, zones, states) -> bool:
+        return rules.is_quiet(moment, zones, states, self.window, unverified=self.unverified)
 
-    def next_allowed(
-        self, moment: datetime.datetime, *, zones, state: str
-    ) -> datetime.datetime | None:
-        return rules.next_allowed(moment, zones, [state], self.window, unverified=self.unverified)
+    def next_allowed(self, moment: datetime.datetime, *, zones, states) -> datetime.datetime | None:
+        return rules.next_allowed(moment, zones, states, self.window, unverified=self.unverified)
+
+
+def recipient_states(*, state: str, phone: str) -> list[str]:
+    """Every state whose rules reach a recipient: the address's, and the one the phone's
+    area code belongs to (FL, OK and CT presume it; compliance.md §3.1, §4.3)."""
+    return sorted({s for s in (state, state_for_phone(phone)) if s}) or [""]
 
 
 def send_rules(*, account: Account, campaign: Campaign | None = None) -> SendRules:
@@ -71,8 +78,13 @@ class RecipientGroup:
     candidates: str
     timezone: str
     state: str
+    area_code: str  # "+1NPA" of the phones in the group
     unknown: bool  # timezone_source = account default: the account's zone is used
     count: int
+
+    @property
+    def states(self) -> list[str]:
+        return recipient_states(state=self.state, phone=self.area_code)
 
     def zones(self, send: SendRules) -> tuple[str, ...]:
         return send.zones(
@@ -89,11 +101,12 @@ def recipient_groups(contacts: QuerySet[Contact]) -> list[RecipientGroup]:
         contacts.order_by()
         .annotate(
             g_candidates=Cast(F("timezone_candidates"), TextField()),
+            g_area=Substr("phone", 1, 5),
             g_unknown=ExpressionWrapper(
                 Q(timezone_source=TimezoneSource.ACCOUNT_DEFAULT), output_field=BooleanField()
             ),
         )
-        .values("g_candidates", "timezone", "state", "g_unknown")
+        .values("g_candidates", "timezone", "state", "g_area", "g_unknown")
         .annotate(n=Count("id"))
         .order_by()
     )
@@ -102,6 +115,7 @@ def recipient_groups(contacts: QuerySet[Contact]) -> list[RecipientGroup]:
             candidates=r["g_candidates"] or "[]",
             timezone=r["timezone"],
             state=r["state"] or "",
+            area_code=r["g_area"] or "",
             unknown=bool(r["g_unknown"]),
             count=r["n"],
         )
@@ -145,7 +159,7 @@ def shifts(
     out = []
     for group in groups:
         planned = planned_for(group, at=at, local_wall=local_wall)
-        allowed = send.next_allowed(planned, zones=group.zones(send), state=group.state)
+        allowed = send.next_allowed(planned, zones=group.zones(send), states=group.states)
         out.append(Shift(group=group, planned=planned, allowed=allowed))
     return out
 
@@ -155,10 +169,11 @@ def shifts(
 # read; the dispatcher's final check holds such a message at send time).
 QUIET_JOIN = """
 LEFT JOIN unnest(%(q_candidates)s::text[], %(q_timezone)s::text[], %(q_state)s::text[],
-                 %(q_unknown)s::bool[], %(q_at)s::timestamptz[])
-    AS q(candidates, timezone, state, unknown, at)
+                 %(q_area)s::text[], %(q_unknown)s::bool[], %(q_at)s::timestamptz[])
+    AS q(candidates, timezone, state, area, unknown, at)
     ON q.candidates = c.timezone_candidates::text AND q.timezone = c.timezone
-   AND q.state = c.state AND q.unknown = (c.timezone_source = 'account_default')"""
+   AND q.state = c.state AND q.area = substr(c.phone, 1, 5)
+   AND q.unknown = (c.timezone_source = 'account_default')"""
 
 
 def quiet_join_params(moved: list[Shift]) -> dict[str, list]:
@@ -167,6 +182,7 @@ def quiet_join_params(moved: list[Shift]) -> dict[str, list]:
         "q_candidates": [s.group.candidates for s in moved],
         "q_timezone": [s.group.timezone for s in moved],
         "q_state": [s.group.state for s in moved],
+        "q_area": [s.group.area_code for s in moved],
         "q_unknown": [s.group.unknown for s in moved],
         "q_at": [s.allowed for s in moved],
     }
@@ -177,7 +193,7 @@ def state_label(state: str) -> str:
 
 
 def no_window_error(stuck: list[Shift]) -> str:
-    states = sorted({state_label(s.group.state) for s in stuck})
+    states = sorted({state_label(st) for s in stuck for st in s.group.states})
     return (
         "The account's quiet hours (Settings) leave no time in which recipients in "
         f"{', '.join(states)} may be texted; widen them to at least 09:00–20:00."

@@ -79,13 +79,26 @@ def campaign_create_from(*, account: Account, actor: AbstractBaseUser, data: dic
 
 
 def campaign_update(*, campaign: Campaign, data: dict) -> Campaign:
-    """Edit a draft. Anything past draft is fixed (409)."""
+    """Edit a draft. Anything past draft is fixed (409).
+
+    The write is conditional on the row still being a draft (`UPDATE … WHERE status =
+    'draft'`): an edit racing a commit either lands before it (and the commit's Tech
+    Check sees it, under the commit's row lock) or changes nothing, so a sending campaign
+    never gets media, a body or a config its Tech Check did not pass."""
     if campaign.status != CampaignStatus.DRAFT:
         raise TransitionError(f"Only a draft can be edited; this campaign is {campaign.status}.")
     fields = {k: v for k, v in data.items() if k in EDITABLE_FIELDS}
+    if fields:
+        changed = Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.DRAFT).update(
+            **fields
+        )
+        if not changed:
+            current = Campaign.objects.filter(pk=campaign.pk).values_list("status", flat=True)
+            raise TransitionError(
+                f"Only a draft can be edited; this campaign is {current.first() or 'gone'}."
+            )
     for key, value in fields.items():
         setattr(campaign, key, value)
-    campaign.save(update_fields=list(fields))
     return campaign
 
 

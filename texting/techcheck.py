@@ -15,13 +15,14 @@ A new rule is one function added to one of the two lists.
 """
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.utils import timezone
 
 from compliance import content, eligibility
+from contacts.models import ContactImport, ImportStatus
 from phone_numbers.models import NumberKind, NumberStatus, PhoneNumber, RegistrationStatus
 from providers.encoding import MAX_PARTS, Segmentation
 
@@ -33,8 +34,9 @@ from .audience import (
     resolve_audience,
 )
 from .compose import final_template, message_size
+from .links import find_links, with_preview_links
 from .merge import Template, render
-from .models import Campaign, CampaignMode
+from .models import Campaign, CampaignMode, Media
 from .pricing import mms_price, segment_price
 from .services import CampaignError
 
@@ -56,6 +58,7 @@ REASON_LABELS = {
 
 CHECK_LABELS = {
     "body": "Message",
+    "media": "Attachments",
     "stop_language": "Opt-out language and keywords",
     "segments": "Length",
     "encoding": "Encoding",
@@ -191,7 +194,24 @@ def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
-def _sender_problem(number: PhoneNumber) -> str:
+def send_duration(
+    *,
+    messages: int,
+    segments: int,
+    numbers: Sequence[PhoneNumber],
+    max_mps: Decimal | None = None,
+) -> tuple[float, int | None]:
+    """(segments per second, seconds to send) for `messages` of `segments` each over
+    these senders, the campaign's throttle (`max_mps`, campaign-wide) applied. The
+    senders' MPS counts segments, as the carrier's window does. No rate: None."""
+    rate = float(sum((n.mps for n in numbers), Decimal("0")))
+    if max_mps:
+        rate = min(rate, float(max_mps)) if rate else 0.0
+    return rate, (math.ceil(messages * segments / rate) if rate else None)
+
+
+def sender_problem(number: PhoneNumber) -> str:
+    """Why this number may not carry a campaign ("" when it may)."""
     if number.status != NumberStatus.ACTIVE:
         return f"{number.e164} is {number.get_status_display().lower()}, not active."
     if number.registration_status == RegistrationStatus.REJECTED:
@@ -215,7 +235,7 @@ def campaign_senders(*, campaign: Campaign) -> list[SenderStanding]:
     numbers = PhoneNumber.objects.filter(
         account_id=campaign.account_id, pk__in=campaign.sender_ids or []
     ).order_by("e164")
-    return [SenderStanding(number, _sender_problem(number)) for number in numbers]
+    return [SenderStanding(number, sender_problem(number)) for number in numbers]
 
 
 def _facts(*, campaign: Campaign, audit: AuditResult | None, preview: bool) -> _Facts:
@@ -252,11 +272,9 @@ def _facts(*, campaign: Campaign, audit: AuditResult | None, preview: bool) -> _
         estimated = (price * eligible).quantize(Decimal("0.0001"))
     else:
         estimated = (price * eligible * segments).quantize(Decimal("0.0001"))
-    rate = float(sum((n.mps for n in usable), Decimal("0")))
-    if campaign.max_mps:
-        rate = min(rate, float(campaign.max_mps)) if rate else 0.0
-    # The senders' MPS counts segments (the carrier's window does).
-    duration = math.ceil(eligible * segments / rate) if rate else None
+    rate, duration = send_duration(
+        messages=eligible, segments=segments, numbers=usable, max_mps=campaign.max_mps
+    )
     facts = _Facts(
         campaign=campaign,
         stop_language=stop,
@@ -312,6 +330,26 @@ def check_body(f: _Facts) -> Check:
     return Check("body", True, "The message has a body.")
 
 
+def check_media(f: _Facts) -> Check:
+    """Every attachment still exists: the send would otherwise go out without it."""
+    wanted = list(dict.fromkeys(f.campaign.media_ids or []))
+    if not wanted:
+        return Check("media", True, "No attachments: an SMS.")
+    found = set(
+        Media.objects.filter(account=f.campaign.account, pk__in=wanted).values_list("pk", flat=True)
+    )
+    missing = [i for i in wanted if i not in found]
+    if missing:
+        return Check(
+            "media",
+            False,
+            f"{len(missing)} of the {len(wanted)} attachments no longer exist "
+            "(media is deleted 90 days after upload unless a draft or template uses it).",
+            "Remove the missing attachment on the Compose tab and attach the file again.",
+        )
+    return Check("media", True, f"{len(wanted)} attachment{'s' if len(wanted) > 1 else ''}.")
+
+
 def check_stop_language(f: _Facts) -> Check:
     if not f.stop_language or not f.final_body.endswith(f.stop_language):
         return Check(
@@ -357,7 +395,33 @@ def _reasons(excluded: dict[str, int]) -> str:
     return ", ".join(f"{n:,} {REASON_LABELS.get(reason, reason)}" for reason, n in parts)
 
 
+def _unfinished_import(campaign: Campaign) -> ContactImport | None:
+    """An import still filling the list the campaign sends to: sending now would reach
+    only the rows imported so far, and a campaign is committed once."""
+    tribe_id = (campaign.audience or {}).get("tribe_id")
+    if not tribe_id:
+        return None
+    return (
+        ContactImport.objects.filter(
+            account=campaign.account,
+            tribe_id=tribe_id,
+            status__in=[ImportStatus.PENDING, ImportStatus.RUNNING],
+        )
+        .order_by("id")
+        .first()
+    )
+
+
 def check_audience(f: _Facts) -> Check:
+    importing = _unfinished_import(f.campaign)
+    if importing is not None:
+        return Check(
+            "audience",
+            False,
+            f"The list is still importing ({importing.processed:,} of {importing.total:,} rows "
+            "done): sending now would reach only the rows imported so far.",
+            "Wait until the import is done (the Recipients tab shows its progress), then send.",
+        )
     if f.audit is None:
         return Check(
             "audience",
@@ -398,7 +462,7 @@ def check_senders(f: _Facts) -> Check:
             "Remove those numbers from the campaign's senders, or finish their registration "
             "(10DLC brand and campaign) on the Numbers page.",
         )
-    duration = _duration(f.duration)
+    duration = duration_words(f.duration)
     return Check(
         "senders",
         True,
@@ -407,7 +471,7 @@ def check_senders(f: _Facts) -> Check:
     )
 
 
-def _duration(seconds: int | None) -> str:
+def duration_words(seconds: int | None) -> str:
     if seconds is None:
         return "an unknown time"
     if seconds < 90:
@@ -415,6 +479,37 @@ def _duration(seconds: int | None) -> str:
     if seconds < 90 * 60:
         return _plural(math.ceil(seconds / 60), "minute")
     return f"{seconds / 3600:.1f} hours"
+
+
+KIND_WORDS = {
+    NumberKind.LONG: "long code",
+    NumberKind.TOLL_FREE: "toll-free number",
+    NumberKind.SHORT: "short code",
+}
+
+
+def senders_words(numbers: Sequence[PhoneNumber]) -> str:
+    """The senders in words: "12 long codes", or for mixed kinds "3 senders (2 long
+    codes, 1 short code)"."""
+    by_kind: dict[str, int] = {}
+    for number in numbers:
+        by_kind[number.kind] = by_kind.get(number.kind, 0) + 1
+    parts = [_plural(n, KIND_WORDS.get(kind, "sender")) for kind, n in sorted(by_kind.items())]
+    if len(parts) == 1:
+        return parts[0]
+    return f"{_plural(len(numbers), 'sender')} ({', '.join(parts)})"
+
+
+def send_estimate_text(
+    *, eligible: int, seconds: int | None, numbers: Sequence[PhoneNumber]
+) -> str:
+    """The Compose tab's estimate: "47,000 recipients: ~66 minutes across 12 long codes"."""
+    if not numbers:
+        return f"{_plural(eligible, 'recipient')}: no usable sender selected."
+    return (
+        f"{_plural(eligible, 'recipient')}: ~{duration_words(seconds)} across "
+        f"{senders_words(numbers)}"
+    )
 
 
 def check_cost(f: _Facts) -> Check:
@@ -465,6 +560,7 @@ def check_mode(f: _Facts) -> Check:
 
 CHECKS: tuple[Callable[[_Facts], Check], ...] = (
     check_body,
+    check_media,
     check_stop_language,
     check_segments,
     check_encoding,
@@ -540,8 +636,10 @@ WARNINGS: tuple[Callable[[_Facts], list[str]], ...] = (
 )
 
 
-def _samples(campaign: Campaign, template: Template) -> list[Sample]:
-    """The final text for a few eligible recipients, merge fields rendered for each."""
+def _samples(campaign: Campaign, template: Template, body: str) -> list[Sample]:
+    """The final text for a few eligible recipients, merge fields rendered for each and
+    each long URL of `body` (the final body) as that recipient's short link will look
+    (`texting.links.with_preview_links`: the real length, a placeholder code)."""
     try:
         audience = resolve_audience(campaign=campaign, create=False)
     except CampaignError:
@@ -561,12 +659,14 @@ def _samples(campaign: Campaign, template: Template) -> list[Sample]:
             "custom_fields",
         )[:SAMPLE_SIZE]
     )
+    urls = find_links(body)
     samples = []
     for person in people:
         name = " ".join(
             part for part in (person.preferred_name or person.first_name, person.last_name) if part
         )
-        samples.append(Sample(recipient=name or person.phone, text=render(template, person)))
+        text = with_preview_links(render(template, person), urls=urls, contact_id=person.pk)
+        samples.append(Sample(recipient=name or person.phone, text=text))
     return samples
 
 
@@ -585,7 +685,7 @@ def campaign_tech_check(
         encoding=f.encoding,
         characters=f.size.characters,
         final_body=f.final_body,
-        samples=_samples(campaign, f.template) if preview else [],
+        samples=_samples(campaign, f.template, f.final_body) if preview else [],
         estimated_cost=f.estimated_cost,
         balance=f.balance,
         estimated_duration_seconds=f.duration,

@@ -1,6 +1,14 @@
 from django.urls import path
 
-from . import compose_views, library_views, public_views, recipients_views, tribe_views, views
+from . import (
+    compose_views,
+    library_views,
+    public_views,
+    recipients_views,
+    sender_views,
+    tribe_views,
+    views,
+)
 
 urlpatterns = [
     # No login: the short link and the signed media URL authorise themselves.
@@ -53,6 +61,16 @@ urlpatterns = [
         "campaigns/<int:campaign_id>/compose/save/",
         compose_views.compose_save,
         name="campaign-compose-save",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/compose/senders/",
+        sender_views.compose_senders,
+        name="campaign-compose-senders",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/compose/senders/estimate/",
+        sender_views.compose_senders_estimate,
+        name="campaign-compose-senders-estimate",
     ),
     path(
         "campaigns/<int:campaign_id>/recipients/paste/",

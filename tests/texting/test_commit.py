@@ -12,7 +12,7 @@ from contacts.models import Contact, SmsStatus
 from tests.factories import make_account, make_contact, make_member, make_number
 from texting.commit import campaign_commit, campaign_message_counts, final_body, sender_index
 from texting.models import Campaign, CampaignStatus, Message
-from texting.services import CampaignError, TransitionError, campaign_transition
+from texting.services import CampaignError, TransitionError, campaign_transition, campaign_update
 
 pytestmark = pytest.mark.django_db
 
@@ -258,3 +258,17 @@ def test_status_transitions_follow_the_machine(setup, start, to, ok):
             campaign_transition(campaign=campaign, to=to)
         campaign.refresh_from_db()
         assert campaign.status == start
+
+
+def test_an_edit_racing_the_commit_changes_nothing_once_it_is_sending(setup):
+    """The edit page read the draft; meanwhile someone sent it. Saving the edit must not
+    put a new body (or media) on a campaign its Tech Check never saw."""
+    account, user, senders = setup
+    contact = make_contact(account, "+19715550181")
+    campaign = draft(account, user, senders, audience={"contact_ids": [contact.pk]})
+    stale = Campaign.objects.get(pk=campaign.pk)  # what the edit form loaded
+    campaign_commit(campaign=campaign, actor=user)
+
+    with pytest.raises(TransitionError):
+        campaign_update(campaign=stale, data={"body": "Changed after the Tech Check"})
+    assert Campaign.objects.get(pk=campaign.pk).body == campaign.body

@@ -8,7 +8,9 @@ import datetime
 import pytest
 from django.utils import timezone
 
+from providers.models import SimulatorMessage
 from tests.factories import api_client, make_account, make_contact, make_member, make_number
+from texting import dispatch
 from texting.audience import campaign_audit
 from texting.commit import campaign_commit
 from texting.models import Campaign, Message
@@ -269,3 +271,52 @@ def test_good_exclusions_and_compliance_are_stored(setup):
         fields["exclusions"],
         fields["compliance"],
     )
+
+
+def test_state_caps_reach_a_phone_by_its_area_code_without_an_address(setup):
+    """FL, OK and CT presume a number with an in-state area code belongs to someone in the
+    state: the 3-per-24 h cap applies to a Miami number with no address on file."""
+    account, user, sender, _ = setup
+    old = older_campaigns(account, 3)
+    miami = make_contact(account, "+13055550931")  # no address: the area code says FL
+    chicago = make_contact(account, "+13125550932")  # IL: no state cap
+    for c in old:
+        texted(miami, campaign=c, hours_ago=3)
+        texted(chicago, campaign=c, hours_ago=3)
+    campaign = draft(
+        account,
+        user,
+        sender,
+        [miami, chicago],
+        compliance={"frequency_cap": {"messages": 5, "days": 1}},
+    )
+    assert campaign_audit(campaign=campaign).excluded == {"frequency_cap": 1}
+    campaign_commit(campaign=campaign, actor=user)
+    assert committed_phones(campaign) == {chicago.phone}
+
+
+@pytest.mark.usefixtures("clean_dispatch_state")
+def test_the_caps_are_checked_again_right_before_the_call(setup):
+    """Committed while under the cap; three other campaigns' messages went out to the
+    same phone before its turn came: at send time it is over the cap, and canceled."""
+    account, user, sender, _ = setup
+    over = make_contact(account, "+13125550941")
+    under = make_contact(account, "+13125550942")
+    campaign = draft(account, user, sender, [over, under])
+    campaign_commit(campaign=campaign, actor=user)
+    for c in older_campaigns(account, 3):
+        texted(over, campaign=c, hours_ago=0.5)
+    Message.objects.filter(campaign__name__startswith="Old").update(
+        sent_at=timezone.now() - datetime.timedelta(minutes=30)
+    )
+
+    for _ in range(5):
+        dispatch.dispatch_sender(sender=sender.e164)
+
+    rows = {m.to_number: m for m in Message.objects.filter(campaign=campaign)}
+    assert (rows[over.phone].status, rows[over.phone].error_reason) == (
+        "canceled",
+        "frequency_cap",
+    )
+    assert rows[under.phone].status == "sent"
+    assert set(SimulatorMessage.objects.values_list("to_number", flat=True)) == {under.phone}

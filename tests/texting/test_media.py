@@ -15,8 +15,8 @@ from providers.models import SimulatorMessage
 from tests.factories import api_client, make_contact, make_member, make_number
 from texting import dispatch
 from texting.commit import campaign_commit
-from texting.media import media_cleanup, media_token, media_upload, media_url
-from texting.models import Campaign, CampaignStatus, Media, Message
+from texting.media import MediaError, media_cleanup, media_token, media_upload, media_url
+from texting.models import Campaign, CampaignStatus, Media, Message, MessageTemplate
 from texting.techcheck import campaign_tech_check
 
 pytestmark = pytest.mark.django_db
@@ -111,19 +111,43 @@ def test_signed_urls_serve_the_file_until_they_expire(account, client):
     assert client.get(f"/m/{token[:-2]}xx/x.png").status_code == 404
 
 
+def test_an_animation_too_big_to_resize_is_refused_before_it_is_decoded(account, settings):
+    settings.MMS_MAX_BYTES = 1_000
+    frames = [Image.new("P", (2000, 2000), i) for i in range(15)]  # 60 M pixels in all
+    out = io.BytesIO()
+    frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:])
+    with pytest.raises(MediaError, match="too many frames"):
+        media_upload(account=account, actor=None, data=out.getvalue(), name="big.gif")
+    assert not Media.objects.exists()
+
+
 def test_cleanup_deletes_only_media_older_than_90_days_not_in_use(account):
     old = media_upload(account=account, actor=None, data=_image("PNG"), name="old.png")
     used = media_upload(account=account, actor=None, data=_image("GIF"), name="used.gif")
+    drafted = media_upload(account=account, actor=None, data=_image("PNG"), name="d.png")
+    saved = media_upload(account=account, actor=None, data=_image("PNG"), name="t.png")
+    done = media_upload(account=account, actor=None, data=_image("PNG"), name="done.png")
     new = media_upload(account=account, actor=None, data=_image("JPEG"), name="new.jpg")
     long_ago = timezone.now() - datetime.timedelta(days=91)
-    Media.objects.filter(pk__in=[old.pk, used.pk]).update(created_at=long_ago)
+    Media.objects.exclude(pk=new.pk).update(created_at=long_ago)
     Campaign.objects.create(
         account=account, name="Live", status=CampaignStatus.SENDING, media_ids=[used.pk]
     )
+    Campaign.objects.create(account=account, name="Later", media_ids=[drafted.pk])  # a draft
+    Campaign.objects.create(
+        account=account, name="Sent", status=CampaignStatus.COMPLETED, media_ids=[done.pk]
+    )
+    MessageTemplate.objects.create(account=account, name="With a flyer", media_ids=[saved.pk])
     old_path = old.file.path
 
-    assert media_cleanup() == 1
-    assert set(Media.objects.values_list("pk", flat=True)) == {used.pk, new.pk}
+    # Gone: the unused one and the one only a finished campaign sent.
+    assert media_cleanup() == 2
+    assert set(Media.objects.values_list("pk", flat=True)) == {
+        used.pk,
+        drafted.pk,
+        saved.pk,
+        new.pk,
+    }
     assert not os.path.exists(old_path)
     assert os.path.exists(new.file.path)
     assert media_cleanup() == 0
@@ -166,3 +190,13 @@ def test_the_provider_receives_signed_media_urls_and_the_mms_price_is_estimated(
     for item in sent:
         (url,) = item.media_urls
         assert url.startswith(f"http://testserver/m/{media.pk}-")
+
+
+def test_the_tech_check_refuses_a_campaign_whose_attachment_is_gone(account):
+    media = media_upload(account=account, actor=None, data=_image("PNG"), name="flyer.png")
+    campaign = Campaign.objects.create(account=account, name="MMS", media_ids=[media.pk])
+    (check,) = [c for c in campaign_tech_check(campaign=campaign).checks if c.name == "media"]
+    assert check.ok
+    media.delete()
+    (check,) = [c for c in campaign_tech_check(campaign=campaign).checks if c.name == "media"]
+    assert not check.ok and "no longer exist" in check.message and check.remediation

@@ -2,6 +2,7 @@
 (several loops sharing senders through Redis ownership), against the simulator."""
 
 import datetime
+import io
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -10,21 +11,24 @@ from decimal import Decimal
 import pytest
 import redis
 from django.utils import timezone
+from PIL import Image
 
 from accounts.models import Account
 from accounts.services import balance_debit
+from phone_numbers.models import PhoneNumber
 from providers.models import SimulatorMessage
 from providers.simulator.selectors import violations
 from tests.factories import make_account, make_contact, make_member, make_number
 from texting import dispatch
 from texting.commit import campaign_commit
+from texting.media import media_upload
 from texting.models import Campaign, CampaignStatus, Message
 from texting.services import campaign_resume
 
 pytestmark = pytest.mark.usefixtures("clean_dispatch_state")
 
 
-def commit(account: Account, *, n: int, senders: list[tuple[str, int]], body: str = "Hi"):
+def commit(account: Account, *, n: int, senders: list[tuple[str, int]], body: str = "Hi", **fields):
     user = make_member(account, "manager")
     numbers = [make_number(account, e164, mps=mps) for e164, mps in senders]
     contacts = [make_contact(account, f"+1503555{i:04d}") for i in range(1000, 1000 + n)]
@@ -35,6 +39,7 @@ def commit(account: Account, *, n: int, senders: list[tuple[str, int]], body: st
         body=body,
         sender_ids=[s.pk for s in numbers],
         audience={"contact_ids": [c.pk for c in contacts]},
+        **fields,
     )
     return campaign_commit(campaign=campaign, actor=user)
 
@@ -212,6 +217,61 @@ def test_a_claim_pays_for_its_whole_batch_or_leaves_it_to_be_paid_one_by_one(set
     campaign.refresh_from_db()
     assert campaign.status == CampaignStatus.PAUSED
     assert Message.objects.filter(campaign=campaign, status="queued", charged=None).count() == 2
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(out, format="PNG")
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_an_mms_is_estimated_and_charged_per_message_at_the_mms_price(settings, tmp_path):
+    settings.SEGMENT_PRICE = {"long": "0.0070"}
+    settings.MMS_PRICE = "0.0200"
+    settings.MEDIA_ROOT = str(tmp_path)
+    account = make_account(balance=Decimal("1"))
+    flyer = media_upload(account=account, actor=None, data=_png(), name="flyer.png")
+    sender = "+19715550031"
+    # 200 characters: two segments as an SMS (2 x 0.0070 each), one MMS message each.
+    mms = commit(account, n=3, senders=[(sender, 50)], body="x" * 200, media_ids=[flyer.pk])
+    assert mms.estimated_cost == Decimal("0.0600")
+    assert Campaign.objects.get(pk=mms.campaign.pk).estimated_cost == Decimal("0.0600")
+    # An SMS campaign from the same number, claimed in the same batch, pays per segment.
+    user = make_member(account, "manager")
+    sms = Campaign.objects.create(
+        account=account,
+        created_by=user,
+        name="SMS",
+        body="Hi",
+        sender_ids=[PhoneNumber.objects.get(e164=sender).pk],
+        audience={"contact_ids": [make_contact(account, "+15035559990").pk]},
+    )
+    assert campaign_commit(campaign=sms, actor=user).estimated_cost == Decimal("0.0070")
+
+    rows = dispatch.claim(sender=sender, limit=10)
+
+    assert len(rows) == 4 and all(row.paid for row in rows)
+    charged = dict(Message.objects.values_list("campaign_id", "charged").distinct())
+    assert charged == {mms.campaign.pk: Decimal("0.0200"), sms.pk: Decimal("0.0070")}
+    account.refresh_from_db()
+    assert account.balance == Decimal("0.9330")
+
+    # Not enough for the MMS batch: charged one by one, each at the MMS price.
+    mms_ids = [r.id for r in rows if Message.objects.get(pk=r.id).campaign_id == mms.campaign.pk]
+    dispatch.requeue(mms_ids, after=0, undo_attempt=True)  # refunds them
+    Account.objects.filter(pk=account.pk).update(balance=Decimal("0.0400"))
+    rows = dispatch.claim(sender=sender, limit=10)
+    assert [row.paid for row in rows] == [False] * 3
+    info = dispatch.sender_info([sender])[sender]
+    batch, result = dispatch.prepare(info, [(row, 0.0) for row in rows])
+    assert len(batch.calls) == 2 and result.deferred == 1
+    account.refresh_from_db()
+    assert account.balance == Decimal("0")
+    assert sorted(
+        Message.objects.filter(campaign=mms.campaign).values_list("charged", flat=True),
+        key=str,
+    ) == [Decimal("0.0200"), Decimal("0.0200"), None]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -23,7 +23,7 @@ from tests.factories import (
     make_member,
     make_number,
 )
-from texting import dispatch
+from texting import dispatch, rules_sql
 from texting.audience import campaign_send_window
 from texting.commit import campaign_commit
 from texting.keywords import keyword_reply_queue
@@ -319,12 +319,12 @@ def test_the_send_window_counts_who_waits_and_who_has_no_known_zone(setup):
     Account.objects.filter(pk=account.pk).update(timezone=daytime_zone())
     account.refresh_from_db()
     night = zone_at(3)
-    asleep = place(make_contact(account, "+19715550801"), night)
-    awake = place(make_contact(account, "+19715550802"), daytime_zone())
+    asleep = place(make_contact(account, "+13125550801"), night)
+    awake = place(make_contact(account, "+13125550802"), daytime_zone())
     unknown = place(
         make_contact(account, "+18005550803"), "America/Denver", source="account_default"
     )
-    opted_out = place(make_contact(account, "+19715550804", sms_status="opted_out"), night)
+    opted_out = place(make_contact(account, "+13125550804", sms_status="opted_out"), night)
     campaign = draft(account, user, sender, [asleep, awake, unknown, opted_out])
 
     window = campaign_send_window(campaign=campaign)
@@ -333,9 +333,35 @@ def test_the_send_window_counts_who_waits_and_who_has_no_known_zone(setup):
     assert window.in_quiet_hours == 1 and window.latest == opens_at(night)
     assert window.unknown_timezone == 1
     # An hour after the night zone's window opens, nobody waits (the others are in
-    # their afternoon or evening).
+    # their afternoon or evening; Illinois numbers, so the federal window applies).
     later = campaign_send_window(
         campaign=campaign, at=opens_at(night) + datetime.timedelta(hours=1)
     )
     assert (later.in_quiet_hours, later.latest) == (0, None)
     assert not Message.objects.exists()  # reads only
+
+
+def test_the_area_codes_state_tightens_quiet_hours_without_an_address(setup):
+    """At 20:30 local the federal window is open, Florida's (8 pm) is not: a Miami number
+    with no address is held, a Chicago one goes; the same at send time."""
+    account, user, sender = setup
+    evening = zone_at(20.5)
+    miami = place(make_contact(account, "+13055550401"), evening)
+    chicago = place(make_contact(account, "+13125550402"), evening)
+    assert rules_sql.recipient_states(state="", phone=miami.phone) == ["FL"]
+    assert rules_sql.recipient_states(state="IL", phone=miami.phone) == ["FL", "IL"]
+
+    result = campaign_commit(campaign=draft(account, user, sender, [miami, chicago]), actor=user)
+
+    messages = by_phone(result.campaign)
+    assert messages[miami.phone].status == "scheduled"
+    assert messages[miami.phone].send_after > timezone.now()
+    assert messages[chicago.phone].status == "queued"
+    # At send time too: were the Miami row due now, the final check holds it.
+    Message.objects.filter(pk=messages[miami.phone].pk).update(
+        status="queued", send_after=timezone.now()
+    )
+    for _ in range(5):  # a sender's first claims are small: until both were looked at
+        dispatch.dispatch_sender(sender=sender.e164)
+    assert set(SimulatorMessage.objects.values_list("to_number", flat=True)) == {chicago.phone}
+    assert Message.objects.get(pk=messages[miami.phone].pk).status == "scheduled"

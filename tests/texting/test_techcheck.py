@@ -2,6 +2,7 @@
 fails refuses the commit with 422, names itself with a reason and a remedy, and nothing
 is queued."""
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -11,8 +12,14 @@ from contacts.models import Contact, SmsStatus, TimezoneSource
 from phone_numbers.models import PhoneNumber
 from tests.factories import api_client, make_account, make_contact, make_member, make_number
 from texting.commit import campaign_commit
+from texting.links import PREVIEW_LINK_ID, short_url
 from texting.models import Campaign, Message
-from texting.techcheck import PreflightError, campaign_tech_check
+from texting.techcheck import (
+    PreflightError,
+    campaign_tech_check,
+    send_duration,
+    send_estimate_text,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -68,6 +75,7 @@ def test_the_tech_check_answers_in_the_api_shape_and_changes_nothing(world):
     assert body["ok"] is True
     assert [c["name"] for c in body["checks"]] == [
         "body",
+        "media",
         "stop_language",
         "segments",
         "encoding",
@@ -265,3 +273,58 @@ def test_recipients_without_a_known_zone_are_named_in_the_warnings(world):
     )
     warnings = api_client(manager, account).get(url(campaign)).json()["warnings"]
     assert any(w.startswith("2 recipients have no known time zone") for w in warnings)
+
+
+def test_the_send_estimate_spreads_the_audience_over_the_senders_mps():
+    longs = [PhoneNumber(kind="long", mps=Decimal("1")) for _ in range(12)]
+    rate, seconds = send_duration(messages=47_000, segments=1, numbers=longs)
+    assert (rate, seconds) == (12.0, 3917)  # ceil(47,000 segments / 12 per second)
+    assert (
+        send_estimate_text(eligible=47_000, seconds=seconds, numbers=longs)
+        == "47,000 recipients: ~66 minutes across 12 long codes"
+    )
+    # Two segments each, the campaign throttled to 6 MPS: 94,000 / 6 s.
+    rate, seconds = send_duration(messages=47_000, segments=2, numbers=longs, max_mps=Decimal("6"))
+    assert (rate, seconds) == (6.0, 15667)
+    assert send_estimate_text(eligible=47_000, seconds=seconds, numbers=longs) == (
+        "47,000 recipients: ~4.4 hours across 12 long codes"
+    )
+    mixed = [*longs[:2], PhoneNumber(kind="short", mps=Decimal("100"))]
+    assert send_duration(messages=1_020, segments=1, numbers=mixed) == (102.0, 10)
+    assert send_estimate_text(eligible=1_020, seconds=10, numbers=mixed) == (
+        "1,020 recipients: ~10 seconds across 3 senders (2 long codes, 1 short code)"
+    )
+    assert send_duration(messages=5, segments=1, numbers=[]) == (0.0, None)
+
+
+def test_the_tech_check_duration_is_the_same_estimate(world):
+    account, manager, number, people, campaign = world  # 8 eligible, one 4-MPS long code
+    check = campaign_tech_check(campaign=campaign)
+    assert (
+        check.estimated_duration_seconds
+        == 2
+        == send_duration(messages=8, segments=1, numbers=[number])[1]
+    )
+
+
+def test_samples_show_each_link_as_the_short_link_the_recipient_gets(world, settings, client):
+    settings.SHORT_LINK_DOMAIN = "go.example.org"
+    account, manager, number, people, campaign = world
+    long_url = "https://events.example.org/rally?src=sms&utm_campaign=gotv"
+    Campaign.objects.filter(pk=campaign.pk).update(body=f"Hi {{first_name}}, RSVP: {long_url} !")
+    campaign.refresh_from_db()
+
+    check = campaign_tech_check(campaign=campaign)
+
+    first = check.samples[0]
+    short = short_url(link_id=PREVIEW_LINK_ID, contact_id=people[0].pk)
+    assert re.fullmatch(r"https://go\.example\.org/s/[0-9A-Za-z]{19}", short)
+    assert first.text == f"Hi Pat100, RSVP: {short} !\nReply STOP to opt out."
+    assert long_url not in check.as_dict()["samples"][1]
+    # The placeholder code leads nowhere (no link has id 0) ...
+    assert client.get(short.removeprefix("https://go.example.org")).status_code == 404
+    # ... and the text the recipient gets has the sample's length, with a real code.
+    campaign_commit(campaign=campaign, actor=manager)
+    sent = Message.objects.get(campaign=campaign, contact=people[0]).body
+    assert len(sent) == len(first.text) and sent != first.text
+    assert sent.startswith("Hi Pat100, RSVP: https://go.example.org/s/")

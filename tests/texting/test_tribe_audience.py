@@ -12,6 +12,7 @@ from tests.factories import api_client, make_account, make_contact, make_member,
 from texting.audience import campaign_audit
 from texting.commit import campaign_commit
 from texting.models import Campaign, Message
+from texting.services import CampaignError
 from texting.techcheck import PreflightError
 
 pytestmark = pytest.mark.django_db
@@ -115,6 +116,25 @@ def test_members_of_an_excluded_tribe_are_left_out_as_excluded_tribe(setup):
     campaign_commit(campaign=campaign, actor=user)
     assert committed_phones(campaign) == {p["vol_in"].phone, p["bare"].phone}
     assert volunteers.pk  # (a Tribe that is neither audience nor excluded changes nothing)
+
+
+def test_an_excluded_tribe_deleted_since_refuses_rather_than_excluding_nobody(setup):
+    account, user, sender, p = setup
+    donors = tribe_create(account=account, actor=user, name="Donors", kind="list")
+    TribeMember.objects.create(tribe=donors, contact=p["other"])
+    campaign = draft(
+        account,
+        user,
+        sender,
+        audience={"filter": {"all": [{"field": "sms_status", "op": "ne", "value": "opted_out"}]}},
+        exclusions={"excluded_tribe_ids": [donors.pk]},
+    )
+    donors.delete()
+    with pytest.raises(CampaignError, match="no longer exists"):
+        campaign_audit(campaign=campaign)
+    with pytest.raises(CampaignError, match="no longer exists"):
+        campaign_commit(campaign=campaign, actor=user)
+    assert not Message.objects.filter(campaign=campaign).exists()
 
 
 def test_another_accounts_tribe_or_a_mode_mismatch_cannot_be_sent(setup):

@@ -11,6 +11,7 @@ from contacts.tasks import import_contacts
 from tests.factories import make_account, make_contact, make_member
 from tests.ui.conftest import login_client
 from texting.models import Campaign
+from texting.techcheck import campaign_tech_check
 
 pytestmark = pytest.mark.django_db
 
@@ -99,7 +100,14 @@ def test_uploading_a_csv_shows_progress_until_the_worker_is_done(account, admin_
     assert draft.audience == {"tribe_id": imp.tribe_id}
     html = tab(admin_web, draft).content.decode()
     assert 'data-status="pending"' in html and 'hx-trigger="every 1s"' in html
+    # Until the import is done the Tech Check refuses: a commit now would reach only
+    # the rows imported so far.
+    check = campaign_tech_check(campaign=draft)
+    (audience,) = [c for c in check.checks if c.name == "audience"]
+    assert not audience.ok and "still importing" in audience.message
     import_contacts(imp.pk)  # the worker
+    check = campaign_tech_check(campaign=Campaign.objects.get(pk=draft.pk))
+    assert "still importing" not in next(c for c in check.checks if c.name == "audience").message
     partial = admin_web.get(
         reverse("contact-import-detail", args=[imp.pk]), HTTP_HX_REQUEST="true"
     ).content.decode()
@@ -107,6 +115,22 @@ def test_uploading_a_csv_shows_progress_until_the_worker_is_done(account, admin_
     assert "Download error report" in partial
     report = admin_web.get(reverse("contact-import-errors", args=[imp.pk]))
     assert b"3,bad," in report.content
+
+
+def test_a_new_list_may_not_reuse_an_existing_tribes_name(account, admin_web, draft):
+    """Reusing a name would make the whole existing list (plus these numbers) the
+    audience: refused, naming the field, and nothing changes."""
+    walk = Tribe.objects.create(account=account, name="Walk list", kind="list")
+    TribeMember.objects.create(tribe=walk, contact=make_contact(account, "+15035550150"))
+    res = admin_web.post(
+        reverse("campaign-recipients-paste", args=[draft.pk]),
+        {"numbers": "503-555-0151", "list_name": "Walk list"},
+    )
+    assert res.status_code == 400
+    assert "exists already" in res.content.decode()
+    draft.refresh_from_db()
+    assert "contact_ids" in draft.audience
+    assert TribeMember.objects.filter(tribe=walk).count() == 1
 
 
 def test_exclusions_are_saved_and_validated(account, admin_web, draft):
