@@ -6,7 +6,8 @@ ratios and PASS/FAIL against the issue's targets, and write bench-results.json.
     .venv/bin/python -m bench.run commit webhooks --strict
 
 Subcommands: commit, audit (eligibility audit of 100k), dispatch (backlog: rate and conformance), latency (paced:
-due-to-call), webhooks, end20k, import (a 50k-row contact CSV), all. See docs/benchmarks.md for what each measures.
+due-to-call), webhooks, end20k, import (a 50k-row contact CSV), inbox (50k threads, 1M
+messages: inbox page, thread, search p95), all. See docs/benchmarks.md for what each measures.
 The bench uses its own database (a2p_bench) and Redis db (7) unless DATABASE_URL /
 REDIS_URL are set, and its own port (BENCH_PORT, 8090).
 """
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from . import config
 
-BENCHES = ["commit", "audit", "dispatch", "latency", "webhooks", "end20k", "import"]
+BENCHES = ["commit", "audit", "dispatch", "latency", "webhooks", "end20k", "import", "inbox"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         bench_dispatch,
         bench_end20k,
         bench_import,
+        bench_inbox,
         bench_webhooks,
         report,
     )
@@ -77,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         "webhooks": bench_webhooks.run,
         "end20k": bench_end20k.run,
         "import": bench_import.run,
+        "inbox": bench_inbox.run,
     }
     manager = ProcessManager(log_dir=Path(cfg.log_dir), env=env)
     meta = {

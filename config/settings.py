@@ -210,6 +210,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "flush-live": {"task": "texting.tasks.flush_live", "schedule": 1.0},
     # MMS media older than MMS_MEDIA_RETENTION_DAYS are deleted (daily).
     "media-cleanup": {"task": "texting.tasks.media_cleanup", "schedule": 24 * 3600.0},
+    # Snoozed conversations whose time passed are open again.
+    "reopen-snoozed": {"task": "conversations.tasks.reopen_snoozed", "schedule": 60.0},
 }
 if PROVIDER == "simulator":
     # The simulated network's clock: receipts and replies are kicked after each send;
@@ -257,6 +259,8 @@ SPECTACULAR_SETTINGS = {
         "MessageKindEnum": "texting.models.MessageKind.choices",
         "CampaignModeEnum": "texting.models.CampaignMode.choices",
         "TribeModeEnum": "contacts.models.TribeMode.choices",
+        "MessageStatusEnum": "texting.models.MessageStatus.choices",
+        "ConversationStatusEnum": "conversations.models.ConversationStatus.choices",
     },
 }
 

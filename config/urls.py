@@ -8,6 +8,7 @@ api_v1 = [
     path("", include("phone_numbers.api_urls")),
     path("", include("compliance.api_urls")),
     path("", include("texting.api_urls")),
+    path("", include("conversations.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -41,15 +41,6 @@ def contact_history(*, contact: Contact) -> QuerySet[EngagementEvent]:
     )
 
 
-def recent_replies(*, account: Account, limit: int = 10) -> QuerySet[EngagementEvent]:
-    # Uses the (account, type, -at) index on EngagementEvent.
-    return (
-        EngagementEvent.objects.filter(account=account, type=EventType.SMS_RECEIVED)
-        .select_related("contact")
-        .order_by("-at", "-id")[:limit]
-    )
-
-
 def inbound_already_recorded(*, contact: Contact, provider_message_id: str) -> bool:
     """Whether this inbound message (the provider's id) is on the contact's history
     already: a provider that sends one message again under a new event id must not

@@ -9,6 +9,8 @@ as messages come and go.
 """
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 
 from accounts.models import Account
@@ -50,6 +52,12 @@ class Conversation(models.Model):
     last_message_at = models.DateTimeField(null=True, blank=True)
     last_inbound_at = models.DateTimeField(null=True, blank=True)
     last_preview = models.CharField(max_length=160, blank=True)
+    # The words of the thread's inbound texts and staff replies, as one stripped
+    # tsvector (lexemes, no positions: a set, so it grows with the thread's vocabulary,
+    # not its length), appended to by conversations.services as messages come and go.
+    # The inbox's keyword search reads it through a GIN index: one row per thread
+    # instead of every matching message (docs/benchmarks.md, inbox).
+    search = SearchVectorField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -65,6 +73,10 @@ class Conversation(models.Model):
             models.Index(fields=["account", "status", "-last_inbound_at"]),
             models.Index(fields=["account", "assigned_to", "-last_inbound_at"]),
             models.Index(fields=["account", "campaign_id", "-last_inbound_at"]),
+            # The unfiltered inbox (admin, viewer): its first page straight off the index.
+            models.Index(fields=["account", "-last_inbound_at", "-id"], name="conversation_inbox"),
+            # Keyword search over what was written in the thread (`search`).
+            GinIndex(fields=["search"], name="conversation_search"),
             models.Index(
                 fields=["snooze_until"],
                 condition=models.Q(status="snoozed"),

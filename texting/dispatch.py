@@ -67,7 +67,14 @@ from django.utils import timezone
 from accounts.models import Account
 from accounts.services import balance_debit
 from compliance import rules
-from compliance.eligibility import DNC, NO_OPT_IN, OPTED_OUT, SENT_DESPITE_OPT_OUT, may_send_now
+from compliance.eligibility import (
+    DNC,
+    FREQUENCY_CAP,
+    NO_OPT_IN,
+    OPTED_OUT,
+    SENT_DESPITE_OPT_OUT,
+    may_send_now,
+)
 from compliance.models import DncEntry
 from compliance.suppression import carrier_refusal_record
 from contacts.models import Contact, EngagementEvent, EventType
@@ -85,10 +92,10 @@ from providers.models import WebhookStatus
 from providers.registry import get_provider
 from providers.services import rematch_parked
 
-from . import live, ratelimit, rules_sql
+from . import hooks, live, ratelimit, rules_sql
 from .media import media_urls
 from .models import Campaign, CampaignStatus, Message, MessageStatus
-from .pricing import message_price, segment_price
+from .pricing import message_price, mms_price, segment_price
 
 log = logging.getLogger(__name__)
 
@@ -113,10 +120,17 @@ SENDER_LOAD_FLOOR = 25.0  # MPS a sender counts for at least when loops share se
 # One statement (autocommit: one round trip, the account row locked only for it): take
 # the due rows, debit what the ones not yet paid for cost, and mark them `sending` with
 # a lease and `charged` set when the debit went through. A message keeps its charge
-# across a crash and its retry (`charged` is set), so it is never paid for twice.
+# across a crash and its retry (`charged` is set), so it is never paid for twice. A
+# message of a campaign with media is an MMS: MMS_PRICE per message, whatever its
+# segments (one primary-key probe per claimed campaign row).
 _CLAIM = """
 WITH due AS (
-    SELECT id, account_id, segments, charged FROM texting_message
+    SELECT id, account_id, charged,
+        CASE WHEN media_ids IS NOT NULL OR (campaign_id IS NOT NULL AND EXISTS (
+                SELECT 1 FROM texting_campaign c
+                WHERE c.id = campaign_id AND c.media_ids <> '[]'::jsonb))
+             THEN %(mms_price)s::numeric ELSE segments * %(price)s::numeric END AS price
+    FROM texting_message
     WHERE status = 'queued' AND from_number = %(sender)s
       AND send_after <= clock_timestamp() + make_interval(secs => %(ahead)s)
       AND (campaign_id IS NULL OR campaign_id IN (
@@ -127,7 +141,7 @@ WITH due AS (
 ), paid AS (
     UPDATE accounts_account a SET balance = a.balance - cost.amount
     FROM (
-        SELECT account_id, sum(segments) * %(price)s::numeric AS amount
+        SELECT account_id, sum(price) AS amount
         FROM due WHERE charged IS NULL GROUP BY account_id
     ) cost
     WHERE a.id = cost.account_id AND a.balance >= cost.amount
@@ -137,7 +151,7 @@ UPDATE texting_message m
 SET status = 'sending', lease_until = clock_timestamp() + make_interval(secs => %(lease)s),
     attempts = m.attempts + 1,
     charged = CASE WHEN m.charged IS NULL AND m.account_id IN (SELECT id FROM paid)
-                   THEN m.segments * %(price)s::numeric ELSE m.charged END
+                   THEN due.price ELSE m.charged END
 FROM due
 WHERE m.id = due.id
 RETURNING m.id, m.segments, m.attempts,
@@ -262,6 +276,7 @@ def claim(*, sender: str, limit: int, kind: str | None = None, ahead: float = 0.
         "limit": limit,
         "lease": lease_seconds(),
         "price": segment_price(kind),
+        "mms_price": mms_price(),
         "ahead": ahead,
     }
     with connection.cursor() as cursor:
@@ -370,7 +385,27 @@ def final_check(message: Message, *, dnc: bool = False) -> tuple[str, str] | Non
         campaign.mode, contact.sms_status, rules.BULK
     ):
         return MessageStatus.CANCELED, NO_OPT_IN  # consent withdrawn to pending/none since commit
+    if campaign is not None and not _within_caps(message, contact, campaign, now):
+        return MessageStatus.CANCELED, FREQUENCY_CAP
     return _quiet_hours_verdict(message, contact, campaign, now)
+
+
+def _within_caps(
+    message: Message, contact: Contact, campaign: Campaign, now: datetime.datetime
+) -> bool:
+    """The frequency caps again, on what went out since the commit counted (compliance.
+    rules: the campaign's cap and the state caps of the recipient's states)."""
+    sent = getattr(message, "recent_sends", None) or []
+    windows = {cap.hours for cap, _ in rules.caps_to_count(campaign.compliance)}
+    by_hours = {
+        hours: sum(1 for at in sent if at >= now - datetime.timedelta(hours=hours))
+        for hours in windows
+    }
+    return rules.within_cap(
+        sent_by_hours=by_hours,
+        config=campaign.compliance,
+        states=rules_sql.recipient_states(state=contact.state, phone=contact.phone),
+    )
 
 
 def _quiet_hours_verdict(
@@ -386,9 +421,10 @@ def _quiet_hours_verdict(
         timezone=contact.timezone,
         source=contact.timezone_source,
     )
-    if not send.is_quiet(now, zones=zones, state=contact.state):
+    states = rules_sql.recipient_states(state=contact.state, phone=contact.phone)
+    if not send.is_quiet(now, zones=zones, states=states):
         return None
-    until = send.next_allowed(now, zones=zones, state=contact.state)
+    until = send.next_allowed(now, zones=zones, states=states)
     if until is None or (message.send_by is not None and until > message.send_by):
         return MessageStatus.FAILED, "expired: quiet hours last past its send-by time"
     return QUIET_HOURS, until.isoformat()
@@ -446,6 +482,9 @@ class Batch:
     calls: list[tuple[Message, Claimed, float]]  # (message, claim row, fire_at monotonic)
     accepted: list[tuple[Message, SendResult, datetime.datetime]] = field(default_factory=list)
     outcomes: dict[str, int] = field(default_factory=dict)
+    # MMS: message id -> signed URLs of its attachments, made once per claim (not in the
+    # timed call path).
+    media: dict[int, list[str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _left: int = 0
 
@@ -485,6 +524,7 @@ _MESSAGE_FIELDS = (
     "encoding",
     "status",
     "kind",
+    "media_ids",
     "send_by",
     "attempts",
     "idempotency_key",
@@ -515,13 +555,24 @@ _MESSAGE_FIELDS = _in_field_order(Message, _MESSAGE_FIELDS)
 _CAMPAIGN_FIELDS = _in_field_order(Campaign, _CAMPAIGN_FIELDS)
 _ACCOUNT_FIELDS = _in_field_order(Account, _ACCOUNT_FIELDS)
 _CONTACT_FIELDS = _in_field_order(Contact, _CONTACT_FIELDS)
+# `sent`: for a campaign message, when this account's campaign messages to that phone
+# went out in the last 30 days (the longest cap window, compliance.rules): the caps are
+# checked again right before the call, since the commit's count cannot see what other
+# campaigns, scheduled earlier or committed alongside, send meanwhile.
 _CHECK = """
-SELECT {message}, {campaign}, {account}, {contact}, d.id IS NOT NULL
+SELECT {message}, {campaign}, {account}, {contact}, d.id IS NOT NULL, hist.sent
 FROM texting_message m
 LEFT JOIN texting_campaign c ON c.id = m.campaign_id
 JOIN accounts_account a ON a.id = m.account_id
 LEFT JOIN contacts_contact ct ON ct.id = m.contact_id
 LEFT JOIN {dnc} d ON d.account_id = m.account_id AND d.phone = m.to_number
+LEFT JOIN LATERAL (
+    SELECT array_agg(h.sent_at) AS sent FROM texting_message h
+    WHERE m.campaign_id IS NOT NULL AND m.kind IS NULL
+      AND h.account_id = m.account_id AND h.to_number = m.to_number
+      AND h.direction = 'outbound' AND h.campaign_id IS NOT NULL AND h.kind IS NULL
+      AND h.status IN ('sent', 'delivered') AND h.sent_at >= now() - interval '30 days'
+) hist ON true
 WHERE m.id = ANY(%(ids)s) AND m.status = 'sending'
 """.format(
     message=", ".join(f"m.{f}" for f in _MESSAGE_FIELDS),
@@ -542,8 +593,10 @@ def checked_messages(ids: list[int]) -> tuple[list[Message], set[int]]:
     n_m, n_c, n_a = len(_MESSAGE_FIELDS), len(_CAMPAIGN_FIELDS), len(_ACCOUNT_FIELDS)
     db = connection.alias
     messages, listed = [], set()
-    for *row, dnc in rows:
+    for *row, dnc, sent in rows:
         message = Message.from_db(db, _MESSAGE_FIELDS, row[:n_m])
+        message.recent_sends = sent or []  # (caps) campaign messages to it, last 30 days
+        message.media_ids = _json(message.media_ids)  # a reply's own attachments, or None
         if dnc:
             listed.add(message.pk)
         campaign_row = row[n_m : n_m + n_c]
@@ -605,8 +658,10 @@ def prepare(sender: Sender, booked: list[tuple[Claimed, float]]) -> tuple[Batch,
             else:
                 result.failed += 1
             continue
+        # A one-to-one reply with attachments (`media_ids`) is an MMS too.
+        mms = bool(message.media_ids or (message.campaign and message.campaign.media_ids))
         if not row.paid and not _charge(
-            message, message_price(kind=sender.kind, segments=message.segments)
+            message, message_price(kind=sender.kind, segments=message.segments, mms=mms)
         ):
             _out_of_money(message)
             changed.add(message.campaign_id)
@@ -619,7 +674,22 @@ def prepare(sender: Sender, booked: list[tuple[Claimed, float]]) -> tuple[Batch,
         hold_until(ids, until=datetime.datetime.fromisoformat(until))
     result.gone += len(rows) - found
     live.campaigns_changed(changed, push=False)
-    return Batch(sender=sender, calls=calls), result
+    return Batch(sender=sender, calls=calls, media=_media_of(calls)), result
+
+
+def _media_of(calls: list[tuple[Message, Claimed, float]]) -> dict[int, list[str]]:
+    """Signed attachment URLs for the claim's MMS, one lookup per distinct set of media
+    (a campaign's messages share theirs; a one-to-one reply carries its own)."""
+    by_ids: dict[tuple[int, ...], list[str]] = {}
+    out = {}
+    for message, _, _ in calls:
+        ids = message.media_ids or (message.campaign.media_ids if message.campaign else [])
+        if ids:
+            key = tuple(ids)
+            if key not in by_ids:
+                by_ids[key] = media_urls(list(key))
+            out[message.pk] = by_ids[key]
+    return out
 
 
 def call(batch: Batch, message: Message, row: Claimed, fire_at: float) -> str:
@@ -636,7 +706,8 @@ def call(batch: Batch, message: Message, row: Claimed, fire_at: float) -> str:
         text=message.body,
         idempotency_key=str(message.idempotency_key),
         # MMS: signed, expiring URLs the provider fetches the attachments from.
-        media_urls=media_urls(message.campaign.media_ids) if message.campaign else [],
+        # A one-to-one reply carries its own; a campaign message has its campaign's.
+        media_urls=batch.media.get(message.pk, []),
     )
     blocked = _blocked_since_check(message)
     if blocked:
@@ -847,6 +918,8 @@ def finish_batch(batch: Batch) -> None:
         for ref in parked_refs(refs):
             rematch_parked(message_ref=ref)
     live.campaigns_changed((m.campaign_id for m, _, _ in batch.calls), push=False)
+    # Threads show one-to-one replies' status live (texting.hooks): once per batch.
+    hooks.outbound_changed(m.pk for m, _, _ in batch.calls if m.campaign_id is None)
 
 
 def parked_refs(refs: list[str]) -> list[str]:

@@ -193,6 +193,11 @@ class Message(models.Model):
     idempotency_key = models.UUIDField(default=uuid.uuid4)
     # Unique through Meta.constraints: `unique=True` would add a second, LIKE-only index.
     provider_message_id = models.CharField(max_length=100, null=True, blank=True)
+    # Null (no default) unless set, so the commit neither writes nor pays for them:
+    # `media_ids` are the Media attached to a one-to-one reply (a campaign message's are
+    # its campaign's); `media` is what an inbound MMS carried, as the provider gave it.
+    media_ids = models.JSONField(null=True, blank=True)
+    media = models.JSONField(null=True, blank=True)
     error_code = models.CharField(max_length=20, blank=True)
     error_reason = models.CharField(max_length=300, blank=True)
     cost = models.DecimalField(max_digits=10, decimal_places=5, null=True, blank=True)  # carrier's
@@ -237,6 +242,18 @@ class Message(models.Model):
             ),
             models.Index(fields=["campaign", "status"], name="message_campaign_status"),
             models.Index(fields=["account", "to_number", "-created_at"], name="message_to_recent"),
+            # A thread's inbound side (conversations.selectors.thread_messages): what a
+            # phone wrote to us, newest first. Partial: the commit writes no entry.
+            models.Index(
+                fields=["account", "from_number", "-created_at"],
+                condition=models.Q(direction="inbound"),
+                name="message_from_recent_inbound",
+            ),
+            # Full-text search over what people wrote and what staff answered:
+            # GIN on to_tsvector('simple', body) WHERE campaign_id IS NULL, created by
+            # migration 0008 (raw SQL: the expression must match the inbox's query
+            # exactly). Campaign rows are outside the predicate, so a 100k-row commit
+            # writes no entry (a campaign's text is searched through the campaign).
         ]
 
     def __str__(self) -> str:

@@ -21,7 +21,7 @@ from contacts.services import engagement_record
 from providers.base import RECIPIENT_REFUSED_CODES, WebhookEvent
 from providers.hooks import EventOutcome
 
-from . import live
+from . import hooks, live
 from .models import Message, MessageStatus
 
 FAILED_STATUSES = frozenset({"delivery_failed", "sending_failed", "expired"})
@@ -86,6 +86,10 @@ def apply_receipt(event: WebhookEvent) -> str:
         raise RuntimeError(f"message {event.message_id} kept moving; retried later")
     message_id, campaign_id, contact_id, account_id, contact_exists = moved
     _campaign_changed(campaign_id)
+    if campaign_id is None:
+        # A one-to-one message (a conversation reply, a keyword reply): its bubble's
+        # status is live (texting.hooks; nothing per message for campaign traffic).
+        hooks.outbound_changed([message_id])
     if history == EventType.SMS_FAILED and changes["error_code"] in RECIPIENT_REFUSED_CODES:
         # The carrier says the recipient refuses our messages: the phone goes on the DNC
         # list (reason `complaint`), in this receipt's transaction.

@@ -21,11 +21,10 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.permissions import Capability, ConversationScope, can, conversation_scope
+from accounts.permissions import Capability, can
 from accounts.views import member_page
 from contacts.models import SmsStatus
-from contacts.selectors import contact_list, recent_replies
-from contacts.views import event_summary
+from contacts.selectors import contact_list
 from phone_numbers.models import NumberKind, NumberStatus
 from phone_numbers.selectors import number_list
 
@@ -49,8 +48,6 @@ from .selectors import (
 )
 from .services import campaign_create
 from .techcheck import REASON_LABELS, PreflightError, campaign_tech_check
-
-RECENT_REPLIES = 10
 
 # (url slug, label): the six tabs of every campaign, in order.
 CAMPAIGN_TABS = [
@@ -80,10 +77,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "campaigns_by_status": _counts(
             campaign_list(account=account), "status", CampaignStatus.choices
         ),
-        # Field users see only their assigned conversations; until assignment exists
-        # (the inbox issue) that means no account-wide reply feed for them.
-        "replies_visible": conversation_scope(role) != ConversationScope.ASSIGNED,
-        "replies": [],
+        # Recent replies: the conversations panel (conversations_inbox.recent_replies_panel
+        # in the template: conversations sits above texting), scoped and live.
     }
     if can(role, Capability.VIEW_NUMBERS):
         numbers = number_list(account=account)
@@ -92,11 +87,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "numbers_by_kind": _counts(numbers, "kind", NumberKind.choices),
             "numbers_by_status": _counts(numbers, "status", NumberStatus.choices),
         }
-    if context["replies_visible"]:
-        context["replies"] = [
-            (event, event_summary(event))
-            for event in recent_replies(account=account, limit=RECENT_REPLIES)
-        ]
     context["campaigns_total"] = sum(n for _, _, n in context["campaigns_by_status"])
     return render(request, "dashboard.html", context)
 

@@ -112,7 +112,7 @@ def test_unknown_page_renders_the_friendly_404(admin_web):
 
 def test_placeholder_pages_say_what_is_not_built(admin_web, member_client):
     inbox = admin_web.get(reverse("conversation-inbox"))
-    assert inbox.status_code == 200 and b"Not built yet" in inbox.content
+    assert inbox.status_code == 200 and b"Not built yet" not in inbox.content  # built
     assert b'class="active" aria-current="page">Conversations' in inbox.content
     automations = admin_web.get(reverse("automation-list"))
     assert automations.status_code == 200 and b"Not built yet" in automations.content
@@ -120,19 +120,22 @@ def test_placeholder_pages_say_what_is_not_built(admin_web, member_client):
 
 
 def test_dashboard_shows_real_counts_and_recent_replies(account, other_account, admin_web):
-    from tests.factories import make_contact, make_event, make_number
+    from conversations.models import Conversation
+    from tests.factories import make_contact, make_number
+    from tests.inbound import text_in
 
-    ana = make_contact(account, first_name="Ana", last_name="Lopez")
+    ana = make_contact(account, "+15035550131", first_name="Ana", last_name="Lopez")
     make_contact(account, first_name="Ben")
     make_contact(other_account, first_name="Hidden")
-    make_number(account, kind="toll_free")
-    make_event(ana, data={"text": "Count me in!"})
+    make_number(account, "+18335550131", kind="toll_free")
+    text_in(ana.phone, "+18335550131", "Count me in!")  # the recent-replies panel's feed
     response = admin_web.get(reverse("dashboard"))
     assert response.context["contacts_total"] == 2
     assert response.context["numbers_total"] == 1
     html = response.content.decode()
     assert "Count me in!" in html
-    assert reverse("contact-detail", args=[ana.pk]) in html
+    thread = Conversation.objects.get(contact=ana)
+    assert reverse("conversation-thread", args=[thread.pk]) in html
     assert "Hidden" not in html
     assert "arrive with the send engine" in html
 
@@ -149,10 +152,12 @@ def test_dashboard_shows_real_counts_and_recent_replies(account, other_account, 
 def test_dashboard_follows_the_role_matrix(
     account, member_client, role, sees_numbers, sees_replies
 ):
-    from tests.factories import make_contact, make_event, make_number
+    from tests.factories import make_contact, make_number
+    from tests.inbound import text_in
 
     make_number(account, "+15035550177", kind="short")
-    make_event(make_contact(account, first_name="Ana"), data={"text": "Private reply text"})
+    # An unassigned thread: field users see only conversations assigned to them.
+    text_in(make_contact(account, first_name="Ana").phone, "+15035550177", "Private reply text")
     html = member_client(role).get(reverse("dashboard")).content.decode()
     assert ("Short code" in html) is sees_numbers
     assert ("Private reply text" in html) is sees_replies

@@ -17,6 +17,7 @@ from tests.factories import (
     make_member,
     make_number,
 )
+from tests.inbound import text_in
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -61,18 +62,9 @@ def _sample_data():
     ana = contacts[0]
     make_event(ana, "sms_sent", campaign_id=1, at=now - datetime.timedelta(hours=3))
     make_event(ana, "sms_delivered", campaign_id=1, at=now - datetime.timedelta(hours=3))
-    make_event(
-        ana,
-        "sms_received",
-        at=now - datetime.timedelta(minutes=12),
-        data={"text": "Yes! Count me in for Saturday."},
-    )
-    make_event(
-        contacts[1],
-        "sms_received",
-        at=now - datetime.timedelta(minutes=40),
-        data={"text": "What time does it start?"},
-    )
+    # The Dashboard's recent replies are the inbox's feed: real inbound texts.
+    text_in(contacts[1].phone, "+15035550100", "What time does it start?")
+    text_in(ana.phone, "+15035550100", "Yes! Count me in for Saturday.")
     return ana, campaign
 
 
