@@ -2,7 +2,7 @@ from django.http import HttpRequest, HttpResponse
 
 from .api import SESSION_ACCOUNT_KEY
 from .models import Membership
-from .selectors import AccountResolutionError, membership_for_request
+from .selectors import membership_for_session
 
 # The API and webhooks resolve the account themselves (X-Account header, token auth).
 _SKIP_PREFIXES = ("/api/", "/webhooks/", "/static/", "/s/")
@@ -37,16 +37,8 @@ class CurrentAccountMiddleware:
 
 
 def _membership(request: HttpRequest) -> Membership | None:
-    try:
-        return membership_for_request(
-            user=request.user,
-            slug=request.session.get(SESSION_ACCOUNT_KEY),
-            allow_default=True,
-        )
-    except AccountResolutionError:
-        # A stale slug (membership removed): fall back to the default choice.
-        request.session.pop(SESSION_ACCOUNT_KEY, None)
-        try:
-            return membership_for_request(user=request.user, slug=None, allow_default=True)
-        except AccountResolutionError:
-            return None
+    slug = request.session.get(SESSION_ACCOUNT_KEY)
+    membership = membership_for_session(user=request.user, slug=slug)
+    if slug and (membership is None or membership.account.slug != slug):
+        request.session.pop(SESSION_ACCOUNT_KEY, None)  # stale: the default was chosen
+    return membership

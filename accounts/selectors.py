@@ -47,5 +47,22 @@ def membership_for_request(
     return found[0]
 
 
+def membership_for_session(*, user: AbstractBaseUser | None, slug: str | None) -> Membership | None:
+    """The membership a browser session acts under (the UI and its WebSockets): the
+    account picked in the session, or the user's first when that slug is stale (the
+    membership was removed). None for an anonymous user or one with no account."""
+    if user is None or not user.is_authenticated:
+        return None
+    try:
+        return membership_for_request(user=user, slug=slug, allow_default=True)
+    except AccountResolutionError:
+        if not slug:
+            return None
+    try:
+        return membership_for_request(user=user, slug=None, allow_default=True)
+    except AccountResolutionError:
+        return None
+
+
 def account_by_slug(*, slug: str) -> Account | None:
     return Account.objects.filter(slug=slug).first()

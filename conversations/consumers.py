@@ -24,7 +24,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from accounts.api import SESSION_ACCOUNT_KEY
 from accounts.models import Membership
 from accounts.permissions import Capability, ConversationScope, can, conversation_scope
-from accounts.selectors import AccountResolutionError, membership_for_request
+from accounts.selectors import membership_for_session
 
 from . import live
 
@@ -32,17 +32,9 @@ FLUSH_SECONDS = 1.0
 
 
 def _membership_for(user, session) -> Membership | None:
-    if user is None or not user.is_authenticated:
-        return None
     slug = session.get(SESSION_ACCOUNT_KEY) if session is not None else None
-    try:
-        membership = membership_for_request(user=user, slug=slug, allow_default=True)
-    except AccountResolutionError:
-        try:  # a stale slug: the middleware falls back to the default account too
-            membership = membership_for_request(user=user, slug=None, allow_default=True)
-        except AccountResolutionError:
-            return None
-    if not can(membership.role, Capability.VIEW_CONVERSATIONS):
+    membership = membership_for_session(user=user, slug=slug)
+    if membership is None or not can(membership.role, Capability.VIEW_CONVERSATIONS):
         return None
     return membership
 

@@ -56,12 +56,12 @@ from phone_numbers.models import PhoneNumber
 from providers.encoding import segment_count
 from texting import merge, tasks
 from texting.hooks import InboundMessage
+from texting.media import MediaError, media_validate_ids
 from texting.models import (
     PRIORITY_SEND_AFTER,
     Campaign,
     CampaignStatus,
     Direction,
-    Media,
     Message,
     MessageStatus,
 )
@@ -73,7 +73,6 @@ log = logging.getLogger(__name__)
 
 MAX_SEGMENTS = 10  # a reply longer than this is refused (1530 GSM-7 characters)
 MAX_TAGS, MAX_TAG_LENGTH = 20, 40
-MAX_MEDIA = 10
 PREVIEW = 160
 ACTIVE_CAMPAIGN = (CampaignStatus.SCHEDULED, CampaignStatus.SENDING, CampaignStatus.PAUSED)
 
@@ -266,23 +265,18 @@ def reply_preflight(*, conversation: Conversation, contact: Contact) -> None:
 
 
 def _checked_media(conversation: Conversation, media_ids: Sequence[Any]) -> list[int]:
+    """The attachments as ids of this account's media that fit one MMS (texting.media:
+    at most 10, under the provider's size limit in all)."""
     ids: list[int] = []
     for raw in media_ids or ():
         try:
             ids.append(int(raw))
         except (TypeError, ValueError):
             raise ConversationInputError("media_ids", f"{raw!r} is not a media id.") from None
-    if len(ids) > MAX_MEDIA:
-        raise ConversationInputError("media_ids", f"At most {MAX_MEDIA} attachments.")
-    found = set(
-        Media.objects.filter(account_id=conversation.account_id, pk__in=ids).values_list(
-            "pk", flat=True
-        )
-    )
-    missing = [i for i in ids if i not in found]
-    if missing:
-        raise ConversationInputError("media_ids", f"No such media: {missing}.")
-    return ids
+    try:
+        return media_validate_ids(account=conversation.account, media_ids=ids)
+    except MediaError as exc:
+        raise ConversationInputError("media_ids", str(exc)) from None
 
 
 def conversation_reply(

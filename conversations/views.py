@@ -24,7 +24,7 @@ from accounts.models import Membership
 from accounts.permissions import Capability, ConversationScope, can, conversation_scope
 from accounts.views import member_page, require_capability
 from contacts.models import Tribe
-from texting.media import media_urls
+from texting.media import MAX_MEDIA_PER_MESSAGE, MediaError, media_upload, media_urls
 from texting.models import Campaign, Direction
 
 from . import services
@@ -186,7 +186,7 @@ def _bubbles(rows) -> list[Bubble]:
                 kind = str(item.get("content_type", ""))
                 (images if kind.startswith("image/") else files).append(url)
         else:
-            for url in media_urls(message.media_ids):
+            for url in media_urls(message.media_ids, absolute=False):  # our page's host
                 lower = url.lower()
                 is_image = lower.endswith((".png", ".jpg", ".jpeg", ".gif"))
                 (images if is_image else files).append(url)
@@ -293,7 +293,13 @@ def thread_reply(request: HttpRequest, conversation_id: int) -> HttpResponse:
     context: dict[str, Any] = {"conversation": conversation, "merge_fields": MERGE_FIELDS}
     status = 200
     try:
-        services.conversation_reply(conversation=conversation, body=body, actor=request.user)
+        media_ids = _uploaded_media(request)
+        services.conversation_reply(
+            conversation=conversation, body=body, actor=request.user, media_ids=media_ids
+        )
+    except MediaError as exc:
+        context |= {"error": {"field": exc.field, "message": str(exc)}, "body": body}
+        status = 400
     except services.ConversationInputError as exc:
         context |= {"error": _field_error(exc), "body": body}
         status = 400
@@ -315,6 +321,26 @@ def thread_reply(request: HttpRequest, conversation_id: int) -> HttpResponse:
     if status == 200:
         response["HX-Trigger"] = "inbox:sent"
     return response
+
+
+def _uploaded_media(request: HttpRequest) -> list[int]:
+    """The composer's attachments (`file`, several allowed), stored as MMS media
+    (texting.media: sniffed, images fitted under the provider's limit). Raises
+    MediaError naming the file. A reply refused afterwards leaves them unused; the
+    media cleanup deletes them after the retention period."""
+    uploads = request.FILES.getlist("file")
+    if len(uploads) > MAX_MEDIA_PER_MESSAGE:
+        raise MediaError(f"At most {MAX_MEDIA_PER_MESSAGE} attachments.")
+    ids = []
+    for upload in uploads:
+        try:
+            media = media_upload(
+                account=request.account, actor=request.user, data=upload.read(), name=upload.name
+            )
+        except MediaError as exc:
+            raise MediaError(f"{upload.name}: {exc}", exc.field) from None
+        ids.append(media.pk)
+    return ids
 
 
 def _update_data(request: HttpRequest) -> dict[str, Any]:

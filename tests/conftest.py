@@ -1,4 +1,6 @@
 import pytest
+import redis
+from django.conf import settings
 from django.db import connections
 
 from tests.factories import api_client, make_account, make_member
@@ -44,3 +46,19 @@ def _close_connection_pools(django_db_setup, django_db_blocker):
             conn.close()
             if getattr(conn, "pool", None) is not None:
                 conn.close_pool()
+
+
+@pytest.fixture
+def clean_dispatch_state():
+    """No limiter, window log, simulator window or drain-loop ownership left over from
+    another test (they live in Redis, outside the test transaction)."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+
+    def clear():
+        for pattern in ("rl:sender:*", "rl:log:*", "sim:mps:*", "dispatch:*"):
+            for key in client.scan_iter(pattern):
+                client.delete(key)
+
+    clear()
+    yield
+    clear()

@@ -21,7 +21,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from accounts.api import SESSION_ACCOUNT_KEY
 from accounts.permissions import Capability, can
-from accounts.selectors import AccountResolutionError, membership_for_request
+from accounts.selectors import membership_for_session
 
 from . import live
 from .models import Campaign
@@ -30,17 +30,9 @@ from .selectors import campaign_status_snapshot
 
 def _campaign_for(user, session, campaign_id: int) -> Campaign | None:
     """The campaign if this session may watch it, else None."""
-    if user is None or not user.is_authenticated:
-        return None
     slug = session.get(SESSION_ACCOUNT_KEY) if session is not None else None
-    try:
-        membership = membership_for_request(user=user, slug=slug, allow_default=True)
-    except AccountResolutionError:
-        try:  # a stale slug: the middleware falls back to the default account too
-            membership = membership_for_request(user=user, slug=None, allow_default=True)
-        except AccountResolutionError:
-            return None
-    if not can(membership.role, Capability.VIEW_STATS):
+    membership = membership_for_session(user=user, slug=slug)
+    if membership is None or not can(membership.role, Capability.VIEW_STATS):
         return None
     return Campaign.objects.filter(account=membership.account, pk=campaign_id).first()
 

@@ -228,18 +228,21 @@ def media_token(media_id: int, *, ttl: float | None = None) -> str:
     return _signer().sign(f"{media_id}-{expires}")
 
 
-def media_url(media: Media, *, ttl: float | None = None) -> str:
+def media_url(media: Media, *, ttl: float | None = None, absolute: bool = True) -> str:
+    """The signed URL of an attachment: absolute (PUBLIC_BASE_URL) for the provider, or
+    a path for our own pages (it then works on whatever host serves them)."""
     ext = _EXTENSIONS.get(media.content_type, "bin")
-    return f"{settings.PUBLIC_BASE_URL}/m/{media_token(media.pk, ttl=ttl)}/{media.pk}.{ext}"
+    path = f"/m/{media_token(media.pk, ttl=ttl)}/{media.pk}.{ext}"
+    return f"{settings.PUBLIC_BASE_URL}{path}" if absolute else path
 
 
-def media_urls(media_ids: list[int] | None) -> list[str]:
+def media_urls(media_ids: list[int] | None, *, absolute: bool = True) -> list[str]:
     """Signed URLs for a message's attachments (the dispatcher, per call)."""
     if not media_ids:
         return []
     media = Media.objects.filter(pk__in=media_ids).only("pk", "content_type")
     by_id = {m.pk: m for m in media}
-    return [media_url(by_id[i]) for i in media_ids if i in by_id]
+    return [media_url(by_id[i], absolute=absolute) for i in media_ids if i in by_id]
 
 
 def media_for_token(token: str) -> Media | None:

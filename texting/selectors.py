@@ -163,6 +163,14 @@ def _iso(moment: datetime.datetime | None) -> str | None:
     return moment.replace(microsecond=0).isoformat() if moment else None
 
 
+def campaign_charged(*, campaign: Campaign) -> Decimal:
+    """What the account was debited for this campaign's messages so far (USD)."""
+    total = Message.objects.filter(account_id=campaign.account_id, campaign=campaign).aggregate(
+        total=Sum("charged")
+    )["total"]
+    return total or Decimal(0)
+
+
 def campaign_status_snapshot(*, campaign: Campaign, counts: CampaignCounts | None = None) -> dict:
     """API.md `GET /api/v1/campaigns/{id}/status/`, also pushed on `ws/campaigns/{id}/`:
     {status, selected, queued, sent, delivered, failed, opted_out, replied, progress, eta}.

@@ -39,6 +39,7 @@ from .recipients_views import recipients_context
 from .selectors import (
     HEALTH_WINDOW_MINUTES,
     access_campaign,
+    campaign_charged,
     campaign_counts,
     campaign_health,
     campaign_list,
@@ -48,6 +49,8 @@ from .selectors import (
 )
 from .services import campaign_create
 from .techcheck import REASON_LABELS, PreflightError, campaign_tech_check
+
+RECENT_SENDS = 5  # the Dashboard's latest committed campaigns, with their figures
 
 # (url slug, label): the six tabs of every campaign, in order.
 CAMPAIGN_TABS = [
@@ -88,6 +91,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "numbers_by_status": _counts(numbers, "status", NumberStatus.choices),
         }
     context["campaigns_total"] = sum(n for _, _, n in context["campaigns_by_status"])
+    if can(role, Capability.VIEW_STATS):
+        recent = campaign_list(account=account).exclude(status=CampaignStatus.DRAFT)
+        context["recent_sends"] = [
+            (c, campaign_status_snapshot(campaign=c)) for c in recent[:RECENT_SENDS]
+        ]
     return render(request, "dashboard.html", context)
 
 
@@ -135,6 +143,10 @@ def campaign_tab(request: HttpRequest, campaign_id: int, tab: str) -> HttpRespon
         context |= _techcheck_context(request, campaign)
     elif tab == "dashboard" and campaign.status == CampaignStatus.DRAFT:
         context |= _audit_context(campaign)
+    elif tab == "dashboard" and can(request.membership.role, Capability.VIEW_STATS):
+        context["figures"] = campaign_status_snapshot(campaign=campaign) | {
+            "charged": campaign_charged(campaign=campaign)
+        }
     elif tab == "compose":
         context |= compose_context(request, campaign)
     elif tab == "recipients":

@@ -7,8 +7,6 @@ import io
 import time
 
 import pytest
-import redis
-from django.conf import settings as django_settings
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -27,20 +25,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_dispatch_sta
 OURS = "+19715550901"
 ANA = "+15035550911"
 ANA_TYPED = "(503) 555-0911"
-
-
-@pytest.fixture
-def clean_dispatch_state():
-    client = redis.Redis.from_url(django_settings.REDIS_URL)
-
-    def clear():
-        for pattern in ("rl:sender:*", "rl:log:*", "sim:mps:*", "dispatch:*"):
-            for key in client.scan_iter(pattern):
-                client.delete(key)
-
-    clear()
-    yield
-    clear()
 
 
 @pytest.fixture(autouse=True)

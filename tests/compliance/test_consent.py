@@ -36,16 +36,6 @@ FORM_LANGUAGE = (
 
 
 @pytest.fixture
-def clean_dispatch_state():
-    client = redis.Redis.from_url(django_settings.REDIS_URL)
-    for key in client.scan_iter("dispatch:*"):
-        client.delete(key)
-    yield
-    for key in client.scan_iter("dispatch:*"):
-        client.delete(key)
-
-
-@pytest.fixture
 def ana(account):
     make_number(account, OURS, mps=50)
     return make_contact(account, ANA, sms_status=SmsStatus.NONE, first_name="Ana")

@@ -32,7 +32,7 @@ from providers.services import webhook_event_process, webhook_event_store
 from providers.simulator import events
 from tests.factories import api_client, make_account, make_contact, make_member, make_number
 from tests.inbound import text_in
-from tests.texting.conftest import clean_dispatch_state, quiet_simulator  # noqa: F401
+from tests.providers.conftest import quiet_simulator  # noqa: F401
 from texting import dispatch
 from texting.models import Campaign, CampaignStatus, Message, MessageKind, MessageStatus
 

@@ -15,7 +15,6 @@ from conversations.models import AssignmentRecord, Conversation, Macro
 from providers.models import SimulatorMessage
 from tests.factories import api_client, make_account, make_contact, make_member, make_number
 from tests.inbound import text_in
-from tests.texting.conftest import clean_dispatch_state  # noqa: F401  (fixture)
 from texting import dispatch
 from texting.models import PRIORITY_SEND_AFTER, Campaign, CampaignStatus, Message, MessageStatus
 

@@ -1,6 +1,4 @@
 import pytest
-import redis
-from django.conf import settings
 
 from tests.providers.conftest import (  # noqa: F401  (shared fixtures)
     celery_eager,
@@ -8,22 +6,6 @@ from tests.providers.conftest import (  # noqa: F401  (shared fixtures)
     quiet_simulator,
     signing_keys,
 )
-
-
-@pytest.fixture
-def clean_dispatch_state():
-    """No limiter, window log, simulator window or drain-loop ownership left over from
-    another test (they live in Redis, outside the test transaction)."""
-    client = redis.Redis.from_url(settings.REDIS_URL)
-
-    def clear():
-        for pattern in ("rl:sender:*", "rl:log:*", "sim:mps:*", "dispatch:*"):
-            for key in client.scan_iter(pattern):
-                client.delete(key)
-
-    clear()
-    yield
-    clear()
 
 
 @pytest.fixture(autouse=True)

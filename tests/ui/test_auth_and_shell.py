@@ -137,7 +137,40 @@ def test_dashboard_shows_real_counts_and_recent_replies(account, other_account, 
     thread = Conversation.objects.get(contact=ana)
     assert reverse("conversation-thread", args=[thread.pk]) in html
     assert "Hidden" not in html
-    assert "arrive with the send engine" in html
+
+
+def test_dashboard_lists_the_latest_sends_with_their_figures(account, admin_web):
+    from django.utils import timezone
+
+    from tests.factories import make_contact
+    from texting.models import Campaign, Message
+
+    gotv = Campaign.objects.create(account=account, name="GOTV Saturday", status="sending")
+    Campaign.objects.create(account=account, name="Unsent draft")
+    for i, status in enumerate(["delivered", "delivered", "sent", "failed", "queued"]):
+        contact = make_contact(account, f"+1312555{i + 140:04d}")
+        Message.objects.create(
+            account=account,
+            campaign=gotv,
+            contact=contact,
+            from_number="+13125550100",
+            to_number=contact.phone,
+            body="Polls open at 7",
+            status=status,
+            send_after=timezone.now(),
+            charged="0.004" if status != "queued" else None,
+        )
+    html = admin_web.get(reverse("dashboard")).content.decode()
+    table = html[html.index("data-recent-sends") :]
+    assert "GOTV Saturday" in table and "Unsent draft" not in table
+    cells = [
+        table.split(f'data-label="{label}" class="num">')[1].split("<")[0]
+        for label in ("Sent", "Delivered", "Failed", "Replied", "Opted out")
+    ]
+    assert cells == ["3", "2", "1", "0", "0"]
+    tab = admin_web.get(reverse("campaign-tab", args=[gotv.pk, "dashboard"])).content.decode()
+    assert '<dd data-field="delivered">2</dd>' in tab
+    assert '<dd data-field="charged">$0.02' in tab  # four charged messages at $0.004
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,22 @@ LAUNCH_ARGS = [
 PHONE = {"width": 390, "height": 844}
 
 
+def signed_in_context(browser, user, base_url: str, viewport: dict | None = None):
+    """A browser context whose session is `user`'s (logged in through Django's test
+    client, the cookie handed to the browser): for pages on a server of our own."""
+    from django.conf import settings as django_settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    cookie = client.cookies[django_settings.SESSION_COOKIE_NAME].value
+    context = browser.new_context(viewport=viewport or {"width": 1280, "height": 900})
+    context.add_cookies(
+        [{"name": django_settings.SESSION_COOKIE_NAME, "value": cookie, "url": base_url}]
+    )
+    return context
+
+
 def _sample_data():
     account = make_account(
         "demo", name="Demo for Oregon", timezone="America/Los_Angeles", balance=250

@@ -6,19 +6,19 @@ and the simulator's send log shows it leaving from the sticky number (the one th
 inbound was sent to). Screenshots go to test-artifacts/ for a human to judge.
 """
 
+import io
 import time
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 from django.db import connection
-from django.test import Client
+from PIL import Image
 
 from conversations.models import Conversation
 from providers.models import SimulatorMessage
 from tests.factories import api_client, make_account, make_contact, make_member, make_number
 from tests.providers.conftest import celery_eager, mps_windows, signing_keys  # noqa: F401
-from tests.ui.test_browser import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, PHONE
+from tests.ui.test_browser import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, PHONE, signed_in_context
 from tests.ui.test_status_browser import Worker, asgi_server  # noqa: F401
 from texting.models import Message
 
@@ -33,6 +33,12 @@ def eventually(check, timeout: float = 15.0) -> None:
         time.sleep(0.2)
 
 
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), (30, 90, 200)).save(out, format="PNG")
+    return out.getvalue()
+
+
 @pytest.mark.browser
 @pytest.mark.usefixtures("daytime_recipients")  # the reply is never held by quiet hours
 def test_an_inbound_text_appears_live_and_the_reply_leaves_from_the_sticky_number(
@@ -42,6 +48,7 @@ def test_an_inbound_text_appears_live_and_the_reply_leaves_from_the_sticky_numbe
     celery_eager,  # noqa: F811
     signing_keys,  # noqa: F811
     mps_windows,  # noqa: F811
+    tmp_path,
 ):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop; see test_browser
     if not Path(CHROMIUM).exists():
@@ -49,6 +56,7 @@ def test_an_inbound_text_appears_live_and_the_reply_leaves_from_the_sticky_numbe
     from playwright.sync_api import expect, sync_playwright
 
     settings.PROVIDER = "simulator"
+    settings.MEDIA_ROOT = str(tmp_path)
     settings.SIMULATOR_WEBHOOK_URL = f"{asgi_server}/webhooks/telnyx/"
     settings.SIMULATOR_LATENCY_MS = 0
     settings.SIMULATOR_RECEIPT_DELAY_MS = 0
@@ -66,24 +74,12 @@ def test_an_inbound_text_appears_live_and_the_reply_leaves_from_the_sticky_numbe
     make_number(account, OTHER_OURS, state="OR", mps=5)  # a second sender: stickiness matters
     make_contact(account, ANA, first_name="Ana", last_name="Lopez")
 
-    client = Client()
-    client.force_login(admin)
-    session_cookie = client.cookies[django_settings.SESSION_COOKIE_NAME].value
     ARTIFACTS.mkdir(exist_ok=True)
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            context.add_cookies(
-                [
-                    {
-                        "name": django_settings.SESSION_COOKIE_NAME,
-                        "value": session_cookie,
-                        "url": asgi_server,
-                    }
-                ]
-            )
+            context = signed_in_context(browser, admin, asgi_server)
             page = context.new_page()
             page.goto(f"{asgi_server}/conversations/")
             expect(page.locator("[data-inbox-conn]")).to_have_attribute("data-conn", "live")
@@ -132,12 +128,27 @@ def test_an_inbound_text_appears_live_and_the_reply_leaves_from_the_sticky_numbe
             assert sent.text.startswith("Yes! 7pm at the capitol steps, Ana.")
             reply = Message.objects.get(direction="outbound", to_number=ANA)
             assert reply.from_number == OURS and reply.campaign_id is None
+
+            # A picture from the composer: uploaded with the reply, shown in its bubble.
+            page.set_input_files(
+                "#reply-file",
+                files=[{"name": "flyer.png", "mimeType": "image/png", "buffer": _png()}],
+            )
+            page.get_by_role("button", name="Send", exact=True).click()
+            picture = page.locator(".bubble-out img.bubble-media")
+            expect(picture).to_have_count(1)
+            # It loads (a signed path on this host): a broken image has no natural width.
+            page.wait_for_function(
+                "() => document.querySelector('.bubble-out img.bubble-media').naturalWidth === 40"
+            )
+            expect(page.locator("#reply-file")).to_have_value("")
+            assert Message.objects.get(direction="outbound", media_ids__isnull=False)
             page.screenshot(path=ARTIFACTS / "inbox-thread.png", full_page=True)
 
             phone = context.new_page()
             phone.set_viewport_size(PHONE)
             phone.goto(f"{asgi_server}/conversations/{conversation.pk}/")
-            expect(phone.locator(".bubble-out")).to_be_visible()
+            expect(phone.locator(".bubble-out").first).to_be_visible()
             phone.screenshot(path=ARTIFACTS / "phone-inbox-thread.png", full_page=True)
             phone.goto(f"{asgi_server}/conversations/")
             phone.screenshot(path=ARTIFACTS / "phone-inbox.png", full_page=True)

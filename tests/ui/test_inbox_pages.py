@@ -2,15 +2,19 @@
 replies, controls, macros and the Dashboard's recent replies, per role. Inbound texts
 come in through the real webhook path (tests.inbound.text_in)."""
 
+import io
+
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from PIL import Image
 
 from compliance.models import DncEntry
 from conversations.models import Conversation, Macro
 from tests.factories import make_contact, make_member, make_number
 from tests.inbound import text_in
 from tests.ui.conftest import login_client
-from texting.models import Campaign, CampaignStatus, Message
+from texting.models import Campaign, CampaignStatus, Media, Message
 
 OURS = "+19715550801"
 ANA, BEN, CAL = "+15035550811", "+15035550812", "+15035550813"
@@ -176,6 +180,60 @@ def test_a_blocked_reply_says_why_and_queues_nothing(inbox, admin_web):
     assert response.status_code == 422
     assert "opted out" in response.content.decode()
     assert not Message.objects.filter(direction="outbound").exists()
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_a_reply_with_an_attached_image_goes_as_mms_and_shows_it(
+    inbox, admin_web, settings, tmp_path
+):
+    settings.MEDIA_ROOT = str(tmp_path)
+    ana = inbox["ana"]
+    response = admin_web.post(
+        reverse("conversation-reply", args=[ana.pk]),
+        {"body": "Here is the flyer", "file": SimpleUploadedFile("flyer.png", _png())},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200, response.content.decode()
+    message = Message.objects.get(direction="outbound", to_number=ANA)
+    (media,) = Media.objects.filter(account=ana.account, pk__in=message.media_ids)
+    assert (media.original_name, media.content_type) == ("flyer.png", "image/png")
+    bubbles = admin_web.get(reverse("conversation-messages", args=[ana.pk])).content.decode()
+    # The image inline, by its signed URL (the one the provider fetches).
+    assert '<img class="bubble-media" src="/m/' in bubbles
+    assert f"/{media.pk}.png" in bubbles
+
+
+def test_an_unsupported_attachment_is_refused_by_name_and_nothing_is_sent(
+    inbox, admin_web, settings, tmp_path
+):
+    settings.MEDIA_ROOT = str(tmp_path)
+    response = admin_web.post(
+        reverse("conversation-reply", args=[inbox["ana"].pk]),
+        {"body": "See attached", "file": SimpleUploadedFile("notes.png", b"just some text")},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "notes.png: Unsupported file type" in page
+    assert "See attached" in page  # the text is kept to send again
+    assert not Message.objects.filter(direction="outbound").exists()
+    assert not Media.objects.exists()
+
+
+def test_an_attachment_alone_is_a_reply(inbox, admin_web, settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)
+    response = admin_web.post(
+        reverse("conversation-reply", args=[inbox["ben"].pk]),
+        {"body": "", "file": SimpleUploadedFile("map.png", _png())},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200, response.content.decode()
+    assert Message.objects.get(direction="outbound", to_number=BEN).media_ids
 
 
 def test_older_messages_load_by_keyset(inbox, admin_web):

@@ -11,14 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 from django.db import connection
-from django.test import Client
 
 from tests.factories import make_account, make_contact, make_member, make_number
 from tests.providers.conftest import celery_eager, mps_windows, signing_keys  # noqa: F401
 from tests.servers import uvicorn_thread
-from tests.ui.test_browser import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, PHONE
+from tests.ui.test_browser import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, PHONE, signed_in_context
 from texting import tasks
 from texting.commit import campaign_commit
 from texting.models import Campaign, Message
@@ -155,24 +153,12 @@ def test_status_tab_counts_live_and_pauses_and_resumes(
     campaign = campaign_commit(campaign=draft, actor=user).campaign
     assert campaign.status == "sending"
 
-    client = Client()
-    client.force_login(user)
-    session_cookie = client.cookies[django_settings.SESSION_COOKIE_NAME].value
     ARTIFACTS.mkdir(exist_ok=True)
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            context.add_cookies(
-                [
-                    {
-                        "name": django_settings.SESSION_COOKIE_NAME,
-                        "value": session_cookie,
-                        "url": asgi_server,
-                    }
-                ]
-            )
+            context = signed_in_context(browser, user, asgi_server)
             page = context.new_page()
             page.goto(f"{asgi_server}/campaigns/{campaign.pk}/status/")
             status = page.locator("#campaign-status")

@@ -8,24 +8,15 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 from django.db import connection
-from django.test import Client
 
 from tests.factories import api_client, make_account, make_contact, make_member, make_number
 from tests.providers.conftest import celery_eager, mps_windows, signing_keys  # noqa: F401
-from tests.ui.test_browser import ARTIFACTS, CHROMIUM
+from tests.ui.test_browser import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, signed_in_context
 from tests.ui.test_status_browser import Worker, asgi_server  # noqa: F401
 from texting.models import Campaign, Message
 
 RECIPIENTS = 6
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 
 @pytest.mark.browser
@@ -65,24 +56,12 @@ def test_tech_check_then_send_completes_on_the_simulator(
         audience={"contact_ids": [c.pk for c in people]},
     )
 
-    client = Client()
-    client.force_login(user)
-    session_cookie = client.cookies[django_settings.SESSION_COOKIE_NAME].value
     ARTIFACTS.mkdir(exist_ok=True)
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            context.add_cookies(
-                [
-                    {
-                        "name": django_settings.SESSION_COOKIE_NAME,
-                        "value": session_cookie,
-                        "url": asgi_server,
-                    }
-                ]
-            )
+            context = signed_in_context(browser, user, asgi_server)
             page = context.new_page()
             page.goto(f"{asgi_server}/campaigns/{draft.pk}/tech-check/")
             checks = page.locator("#tech-check")
