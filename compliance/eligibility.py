@@ -36,6 +36,8 @@ EXCLUDED_TRIBE = "excluded_tribe"
 REPLIED_TO_CAMPAIGN = "replied_to_campaign"
 RECENTLY_MESSAGED = "recently_messaged"
 FREQUENCY_CAP = "frequency_cap"
+# Why a double opt-in request is dropped at send time (they answered YES or STOP since).
+NOT_PENDING = "not_pending"
 
 # Campaign modes (texting.models.CampaignMode stores them).
 RELATIONSHIP = "relationship"
@@ -46,6 +48,9 @@ CAMPAIGN = "campaign"
 OPT_OUT_CONFIRMATION = "opt_out_confirmation"
 HELP_REPLY = "help_reply"
 OPT_IN_CONFIRMATION = "opt_in_confirmation"
+# The text a double opt-in sends: "reply YES to confirm" (not a keyword reply: it goes to
+# a pending contact only, and waits for quiet hours to end).
+CONFIRMATION_REQUEST = "confirmation_request"
 # The only messages an opted-out number may receive: the one confirmation of its STOP
 # and the answer to its HELP (CTIA: both go whether or not the number is subscribed).
 # An opt-in confirmation is not among them: a STOP sent after START cancels it.

@@ -14,6 +14,7 @@ from accounts.models import Account
 _phones_suppressed: list[Callable[..., Any]] = []
 _phones_released: list[Callable[..., Any]] = []
 _opted_in: list[Callable[..., None]] = []
+_confirmation_needed: list[Callable[..., None]] = []
 
 
 def register_phones_suppressed(fn: Callable[..., Any]) -> None:
@@ -50,3 +51,16 @@ def register_opted_in(fn: Callable[..., None]) -> None:
 def opted_in(*, account_id: int, phone: str) -> None:
     for fn in _opted_in:
         fn(account_id=account_id, phone=phone)
+
+
+def register_confirmation_needed(fn: Callable[..., None]) -> None:
+    """`fn(account_id=..., contact_id=..., record_id=...)` runs after the commit of a
+    double opt-in record that made a contact `pending` (compliance.consent): texting
+    asks them to reply YES."""
+    if fn not in _confirmation_needed:
+        _confirmation_needed.append(fn)
+
+
+def confirmation_needed(*, account_id: int, contact_id: int, record_id: int) -> None:
+    for fn in _confirmation_needed:
+        fn(account_id=account_id, contact_id=contact_id, record_id=record_id)

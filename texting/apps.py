@@ -7,6 +7,7 @@ class TextingConfig(AppConfig):
     def ready(self) -> None:
         # providers cannot import texting; texting tells it who applies provider events.
         from compliance.hooks import (
+            register_confirmation_needed,
             register_opted_in,
             register_phones_released,
             register_phones_suppressed,
@@ -23,6 +24,10 @@ class TextingConfig(AppConfig):
         register_phones_released(dnc_marks_clear)
         # A consent record opted a contact back in: the dispatcher's opt-out mark goes.
         register_opted_in(opt_out_unmark)
+        # A double opt-in made a contact pending: they are asked to reply YES.
+        from .keywords import confirmation_request_queue
+
+        register_confirmation_needed(confirmation_request_queue)
         # contacts cannot import texting; the audience filter language's fields over
         # message history come from here.
         from contacts.filters import register_history_field

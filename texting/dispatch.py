@@ -71,13 +71,14 @@ from compliance.eligibility import (
     DNC,
     FREQUENCY_CAP,
     NO_OPT_IN,
+    NOT_PENDING,
     OPTED_OUT,
     SENT_DESPITE_OPT_OUT,
     may_send_now,
 )
 from compliance.models import DncEntry
 from compliance.suppression import carrier_refusal_record
-from contacts.models import Contact, EngagementEvent, EventType
+from contacts.models import Contact, EngagementEvent, EventType, SmsStatus
 from contacts.services import engagement_record_many
 from phone_numbers.models import PhoneNumber
 from providers.base import (
@@ -94,7 +95,7 @@ from providers.services import rematch_parked
 
 from . import hooks, live, ratelimit, rules_sql
 from .media import media_urls
-from .models import Campaign, CampaignStatus, Message, MessageStatus
+from .models import Campaign, CampaignStatus, Message, MessageKind, MessageStatus
 from .pricing import message_price, mms_price, segment_price
 
 log = logging.getLogger(__name__)
@@ -376,6 +377,12 @@ def final_check(message: Message, *, dnc: bool = False) -> tuple[str, str] | Non
     allowed, reason = may_send_now(contact=contact, kind=message.kind, dnc=dnc)
     if not allowed:
         return MessageStatus.CANCELED, reason
+    if message.kind == MessageKind.CONFIRMATION_REQUEST:
+        # A double opt-in's "reply YES": only while they are still pending (a YES or a
+        # STOP since makes it moot), and not in their quiet hours (nobody wrote to us).
+        if contact.sms_status != SmsStatus.PENDING:
+            return MessageStatus.CANCELED, NOT_PENDING
+        return _quiet_hours_verdict(message, contact, None, now)
     if message.kind is not None:
         # Keyword replies (STOP confirmation, HELP, START) answer the person who just
         # wrote: no consent gate beyond the above, no quiet hours.

@@ -30,6 +30,7 @@ STOP confirmation and a HELP reply may reach an opted-out number
 at all (none is queued, and the final check would refuse one).
 """
 
+import logging
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -45,10 +46,13 @@ from compliance.keywords import KeywordMatch, keyword_effect, keyword_reply_text
 from compliance.suppression import dnc_listed
 from contacts.models import Contact, SmsStatus
 from contacts.services import contact_lock, contact_sms_status_change
+from phone_numbers.selectors import active_senders
 from providers.encoding import segment_count
 
 from . import dispatch, live, tasks
-from .models import PRIORITY_SEND_AFTER, Direction, Message, MessageStatus
+from .models import PRIORITY_SEND_AFTER, Direction, Message, MessageKind, MessageStatus
+
+log = logging.getLogger(__name__)
 
 # A reply's idempotency key derives from the inbound message it answers, so even a
 # reply queued twice would be one send at the provider.
@@ -152,6 +156,66 @@ def keyword_reply_queue(
         kind=kind,
         idempotency_key=key,
     )
+
+
+def confirmation_request_text(account: Account) -> str:
+    """The double opt-in request: program name, YES to confirm, frequency, rates, HELP
+    and STOP (compliance.md §2: what an opt-in confirmation must carry)."""
+    return (
+        f"{account.name}: reply YES to confirm you want texts from us. Msg frequency "
+        "varies. Msg & data rates may apply. Reply HELP for help, STOP to opt out."
+    )
+
+
+def _request_sender(*, account: Account, phone: str) -> str | None:
+    """The number to ask from: the one that last texted this phone, if the account
+    still sends from it (their thread stays one thread), else its first active number
+    (long codes before toll-free before short codes)."""
+    active = active_senders(account=account).order_by("kind", "e164")
+    last = (
+        Message.objects.filter(account=account, to_number=phone, direction=Direction.OUTBOUND)
+        .order_by("-created_at")
+        .values_list("from_number", flat=True)
+        .first()
+    )
+    if last and active.filter(e164=last).exists():
+        return last
+    return active.values_list("e164", flat=True).first()
+
+
+def confirmation_request_queue(
+    *, account_id: int, contact_id: int, record_id: int
+) -> Message | None:
+    """Ask a contact a double opt-in made pending to reply YES (compliance.hooks, after
+    the consent record's commit). Queued ahead of bulk traffic; the dispatcher holds it
+    through the recipient's quiet hours and drops it if they are no longer pending by
+    then. Its idempotency key derives from the consent record: one request per record.
+    None (nothing queued) for a DNC-listed phone or an account with no active number."""
+    contact = (
+        Contact.objects.select_related("account")
+        .filter(account_id=account_id, pk=contact_id)
+        .first()
+    )
+    if contact is None or contact.sms_status != SmsStatus.PENDING:
+        return None
+    account = contact.account
+    sender = _request_sender(account=account, phone=contact.phone)
+    if sender is None:
+        log.warning(
+            "double opt-in request not sent: account %s has no active number (contact %s)",
+            account.pk,
+            contact.pk,
+        )
+        return None
+    with transaction.atomic():
+        return keyword_reply_queue(
+            account=account,
+            contact=contact,
+            from_number=sender,
+            kind=MessageKind.CONFIRMATION_REQUEST,
+            body=confirmation_request_text(account),
+            answers=f"consent-record:{record_id}",
+        )
 
 
 def inbound_keyword_apply(

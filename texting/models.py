@@ -132,13 +132,15 @@ PRIORITY_SEND_AFTER = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
 
 
 class MessageKind(models.TextChoices):
-    """What an outbound message is, when it is a reply to an inbound keyword (an
-    ordinary message, campaign or one-to-one, has no kind). compliance.eligibility
+    """What an outbound message is, when it is a reply to an inbound keyword or a double
+    opt-in's request to reply YES (an ordinary message, campaign or one-to-one, has no
+    kind). compliance.eligibility
     decides which kinds may reach an opted-out number."""
 
     OPT_OUT_CONFIRMATION = eligibility.OPT_OUT_CONFIRMATION, "STOP confirmation"
     HELP_REPLY = eligibility.HELP_REPLY, "HELP reply"
     OPT_IN_CONFIRMATION = eligibility.OPT_IN_CONFIRMATION, "START confirmation"
+    CONFIRMATION_REQUEST = eligibility.CONFIRMATION_REQUEST, "Double opt-in request"
 
 
 class Message(models.Model):

@@ -15,7 +15,10 @@ from django.utils import timezone
 
 from compliance.consent import ConsentBlocked, ConsentError, consent_record
 from compliance.models import AuditEntry, ConsentRecord
+from compliance.suppression import dnc_add
+from contacts.geo import zone_at_local_hour
 from contacts.models import Contact, EngagementEvent, SmsStatus
+from providers.models import SimulatorMessage
 from providers.services import (
     WebhookProcessingError,
     webhook_event_process,
@@ -24,6 +27,8 @@ from providers.services import (
 from tests.factories import api_client, make_contact, make_member, make_number
 from tests.inbound import inbound
 from tests.inbound import text_in as inbound_text_in
+from tests.providers.conftest import quiet_simulator  # noqa: F401  (autouse)
+from texting import dispatch
 from texting.models import Message, MessageKind
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_dispatch_state")]
@@ -135,6 +140,90 @@ def test_double_opt_in_does_not_downgrade_an_opted_in_contact(account, admin_api
     assert response.status_code == 201
     assert response.json()["sms_status"] == SmsStatus.OPTED_IN
     assert status_of(bea) == SmsStatus.OPTED_IN
+
+
+# --- The double opt-in request ----------------------------------------------------------
+
+
+def drain(sender: str = OURS) -> None:
+    for _ in range(5):
+        if not Message.objects.filter(
+            from_number=sender, status__in=["queued", "sending"]
+        ).exists():
+            return
+        dispatch.dispatch_sender(sender=sender)
+
+
+def double_opt_in(api, contact: Contact, capture) -> None:
+    with capture(execute=True):
+        response = api.post(url(contact), form_consent(method="double"), format="json")
+    assert response.status_code == 201, response.json()
+
+
+def test_a_double_opt_in_texts_reply_yes_once_and_the_yes_confirms(
+    account, admin_api, ana, django_capture_on_commit_callbacks
+):
+    double_opt_in(admin_api, ana, django_capture_on_commit_callbacks)
+    (request,) = Message.objects.filter(to_number=ANA, kind=MessageKind.CONFIRMATION_REQUEST)
+    assert request.from_number == OURS and request.campaign_id is None
+    assert request.body.startswith("Alpha for Oregon: reply YES to confirm")
+    for words in ("Msg & data rates may apply", "HELP", "STOP"):
+        assert words in request.body
+
+    double_opt_in(admin_api, ana, django_capture_on_commit_callbacks)  # still pending
+    assert Message.objects.filter(kind=MessageKind.CONFIRMATION_REQUEST).count() == 1
+
+    drain()
+    sent = SimulatorMessage.objects.get(to_number=ANA)
+    assert (sent.from_number, sent.text) == (OURS, request.body)
+    text_in(ANA, OURS, "YES")
+    assert status_of(ana) == SmsStatus.OPTED_IN
+
+
+def test_a_request_still_waiting_when_they_answer_is_dropped(
+    account, admin_api, ana, django_capture_on_commit_callbacks
+):
+    double_opt_in(admin_api, ana, django_capture_on_commit_callbacks)
+    text_in(ANA, OURS, "yes")  # they texted YES before the request went out
+    drain()
+    request = Message.objects.get(kind=MessageKind.CONFIRMATION_REQUEST)
+    assert (request.status, request.error_reason) == ("canceled", "not_pending")
+    assert not SimulatorMessage.objects.filter(text=request.body).exists()
+
+
+def test_the_request_waits_for_the_end_of_quiet_hours(
+    account, admin_api, django_capture_on_commit_callbacks
+):
+    make_number(account, OURS, mps=50)
+    night = zone_at_local_hour(2.5)
+    cal = make_contact(account, "+13125550821", sms_status=SmsStatus.NONE)
+    Contact.objects.filter(pk=cal.pk).update(timezone=night, timezone_candidates=[night])
+    double_opt_in(admin_api, cal, django_capture_on_commit_callbacks)
+    drain()
+    request = Message.objects.get(kind=MessageKind.CONFIRMATION_REQUEST)
+    assert request.status == "scheduled"  # held until their morning, not sent
+    assert request.send_after > timezone.now() + datetime.timedelta(hours=4)
+    assert not SimulatorMessage.objects.exists()
+
+
+def test_no_request_to_a_dnc_listed_phone_or_from_an_account_without_numbers(
+    account, other_account, django_capture_on_commit_callbacks
+):
+    make_number(account, OURS, mps=50)
+    listed = make_contact(account, "+15035550822", sms_status=SmsStatus.NONE)
+    dnc_add(account=account, phone=listed.phone, reason="manual")
+    numberless = make_contact(other_account, "+15035550823", sms_status=SmsStatus.NONE)
+    with django_capture_on_commit_callbacks(execute=True):
+        for contact in (listed, numberless):
+            consent_record(
+                contact=contact,
+                source_type="form",
+                method="double",
+                source_ref="signup",
+                consent_language=FORM_LANGUAGE,
+            )
+    assert status_of(listed) == status_of(numberless) == SmsStatus.PENDING
+    assert not Message.objects.filter(kind=MessageKind.CONFIRMATION_REQUEST).exists()
 
 
 @pytest.mark.parametrize(
