@@ -28,11 +28,11 @@ second, and the channel layer silently drops what a group cannot hold):
 import json
 import logging
 
-import redis
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.conf import settings
 from django.db import transaction
+
+from texting.live import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -83,19 +83,6 @@ end
 return false
 """
 
-_clients: dict[str, redis.Redis] = {}
-
-
-def _redis() -> redis.Redis:
-    url = settings.REDIS_URL
-    client = _clients.get(url)
-    if client is None:
-        # Short timeouts: a Redis hiccup must cost a hot path milliseconds, not seconds.
-        client = _clients[url] = redis.Redis.from_url(
-            url, socket_timeout=0.5, socket_connect_timeout=0.5
-        )
-    return client
-
 
 ANY_WATCHED_KEY = "live:conv:any"  # some account has a page open (skip reads otherwise)
 
@@ -107,7 +94,7 @@ def group_name(account_id: int) -> str:
 def watch(account_id: int) -> None:
     """Someone has an inbox, thread or dashboard of the account open. Never raises."""
     try:
-        client = _redis()
+        client = redis_client()
         client.set(f"{WATCH_PREFIX}{account_id}", 1, ex=WATCH_SECONDS)
         client.set(ANY_WATCHED_KEY, 1, ex=WATCH_SECONDS)
     except Exception:
@@ -146,7 +133,7 @@ def conversation_changed(
 
 def _changed_now(account_id: int, event: dict) -> None:
     try:
-        pending = _redis().eval(
+        pending = redis_client().eval(
             _CHANGED,
             4,
             f"{PENDING_PREFIX}{account_id}",
@@ -169,7 +156,7 @@ def _changed_now(account_id: int, event: dict) -> None:
 def claim_pending(account_id: int) -> dict | None:
     """The trailing edge for one account: the frame to push if this caller won it."""
     try:
-        pending = _redis().eval(
+        pending = redis_client().eval(
             _CLAIM,
             3,
             f"{PENDING_PREFIX}{account_id}",
@@ -292,7 +279,7 @@ def on_outbound_changed(message_ids: list[int]) -> None:
     messages. Costs one Redis read when no inbox is open anywhere; otherwise one
     indexed query for the batch. Never raises."""
     try:
-        if not _redis().exists(ANY_WATCHED_KEY):
+        if not redis_client().exists(ANY_WATCHED_KEY):
             return
     except Exception:
         return

@@ -49,7 +49,7 @@ from contacts.services import contact_lock, contact_sms_status_change
 from phone_numbers.selectors import active_senders
 from providers.encoding import segment_count
 
-from . import dispatch, live, tasks
+from . import dispatch, live, sender_health, tasks
 from .models import PRIORITY_SEND_AFTER, Direction, Message, MessageKind, MessageStatus
 
 log = logging.getLogger(__name__)
@@ -272,6 +272,8 @@ def inbound_keyword_apply(
                 campaign_id=campaign_id,
                 at=at,
             )
+        if changed and effect.to_status == SmsStatus.OPTED_OUT:
+            sender_health.count(our_number, sender_health.OPTED_OUT)  # the number's health
         if changed and effect.to_status == SmsStatus.OPTED_IN:
             transaction.on_commit(
                 lambda: dispatch.opt_out_unmark(account_id=account.pk, phone=contact.phone)

@@ -78,7 +78,8 @@ return 0
 _clients: dict[str, redis.Redis] = {}
 
 
-def _redis() -> redis.Redis:
+def redis_client() -> redis.Redis:
+    """A client on REDIS_URL for hot paths (live pushes, counters), one per URL."""
     url = settings.REDIS_URL
     client = _clients.get(url)
     if client is None:
@@ -97,7 +98,7 @@ def watch(campaign_id: int) -> None:
     """Someone has the campaign's status open: pushes are worth their read for the next
     WATCH_SECONDS. Campaigns nobody watches cost no snapshot reads. Never raises."""
     try:
-        _redis().set(f"{WATCH_PREFIX}{campaign_id}", 1, ex=WATCH_SECONDS)
+        redis_client().set(f"{WATCH_PREFIX}{campaign_id}", 1, ex=WATCH_SECONDS)
     except Exception:
         log.warning("live: could not mark campaign %s watched", campaign_id, exc_info=True)
 
@@ -130,7 +131,7 @@ def campaigns_changed(campaign_ids: Iterable[int | None], *, push: bool = True) 
 
     def mark() -> None:
         try:
-            _redis().sadd(DIRTY_KEY, *ids)
+            redis_client().sadd(DIRTY_KEY, *ids)
         except Exception:
             log.warning("live: Redis unavailable; campaigns %s not marked", ids, exc_info=True)
 
@@ -142,7 +143,7 @@ def campaigns_changed(campaign_ids: Iterable[int | None], *, push: bool = True) 
 
 def _changed_now(campaign_id: int) -> None:
     try:
-        leading = _redis().eval(
+        leading = redis_client().eval(
             _CHANGED,
             3,
             f"{THROTTLE_PREFIX}{campaign_id}",
@@ -162,7 +163,7 @@ def flush_dirty() -> int:
     """The trailing edge: push every dirty campaign whose throttle window has passed.
     Returns how many were pushed. Safe to run in several processes at once."""
     try:
-        client = _redis()
+        client = redis_client()
         members = client.smembers(DIRTY_KEY)
     except Exception:
         log.warning("live: Redis unavailable; dirty campaigns not flushed", exc_info=True)
@@ -203,7 +204,7 @@ def push_snapshot(campaign_id: int) -> bool:
         snapshot = campaign_status_snapshot(campaign=campaign)
         cost_ms = (time.monotonic() - started) * 1000
         encoded = json.dumps(snapshot, sort_keys=True)
-        client = _redis()
+        client = redis_client()
         if cost_ms * COST_FACTOR > THROTTLE_MS:
             # A big campaign's snapshot is a real read: widen its window so these reads
             # stay under ~1/COST_FACTOR of a database core, however busy it is.
@@ -221,7 +222,7 @@ def push_snapshot(campaign_id: int) -> bool:
     except Exception:
         log.warning("live: push for campaign %s failed; will retry", campaign_id, exc_info=True)
         try:
-            _redis().sadd(DIRTY_KEY, campaign_id)
+            redis_client().sadd(DIRTY_KEY, campaign_id)
         except Exception:
             log.warning("live: could not re-mark campaign %s dirty", campaign_id, exc_info=True)
         return False

@@ -21,7 +21,7 @@ from contacts.services import engagement_record
 from providers.base import RECIPIENT_REFUSED_CODES, WebhookEvent
 from providers.hooks import EventOutcome
 
-from . import hooks, live
+from . import hooks, live, sender_health
 from .models import Message, MessageStatus
 
 FAILED_STATUSES = frozenset({"delivery_failed", "sending_failed", "expired"})
@@ -84,8 +84,12 @@ def apply_receipt(event: WebhookEvent) -> str:
         # forward, so this cannot go on): try the transition again.
     else:
         raise RuntimeError(f"message {event.message_id} kept moving; retried later")
-    message_id, campaign_id, contact_id, account_id, contact_exists = moved
+    message_id, campaign_id, contact_id, account_id, contact_exists, sender = moved
     _campaign_changed(campaign_id)
+    if history == EventType.SMS_DELIVERED:
+        sender_health.count(sender, sender_health.DELIVERED)
+    elif history == EventType.SMS_FAILED:
+        sender_health.count(sender, sender_health.FAILED)
     if campaign_id is None:
         # A one-to-one message (a conversation reply, a keyword reply): its bubble's
         # status is live (texting.hooks; nothing per message for campaign traffic).
@@ -118,9 +122,10 @@ def _transition(
     changes: dict[str, Any],
     *,
     sent_at: datetime | None,
-) -> tuple[int, int | None, int, int, bool] | None:
+) -> tuple[int, int | None, int, int, bool, str] | None:
     """Apply `changes` if the message is still in an `earlier` state. Returns (id,
-    campaign_id, contact_id, account_id, contact exists) when it moved, None otherwise.
+    campaign_id, contact_id, account_id, contact exists, sender) when it moved, None
+    otherwise.
     Served by the unique provider_message_id index."""
     assignments = [f"{column} = %s" for column in changes]
     params: list[Any] = list(changes.values())
@@ -132,7 +137,8 @@ def _transition(
             f"UPDATE {_TABLE} m SET {', '.join(assignments)}"
             " WHERE provider_message_id = %s AND status = ANY(%s)"
             " RETURNING id, campaign_id, contact_id, account_id,"
-            f" EXISTS (SELECT 1 FROM {_CONTACT_TABLE} c WHERE c.id = m.contact_id)",
+            f" EXISTS (SELECT 1 FROM {_CONTACT_TABLE} c WHERE c.id = m.contact_id),"
+            " from_number",
             [*params, provider_id, list(earlier)],
         )
         return cursor.fetchone()

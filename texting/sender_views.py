@@ -1,5 +1,6 @@
 """The Compose tab's sender picker (`campaigns/tabs/_compose_senders.html`): the
-account's numbers with their kind, registration standing, state, MPS and health; the
+account's numbers with their kind, registration standing, state, MPS and health (the
+last 24 hours' delivery and opt-out rates: texting.sender_health); the
 draft's `sender_ids` and `local_presence` saved; and the estimated send time for the
 audience over the selected senders (the Tech Check's own figures, loaded after the
 tab, since it classifies the audience)."""
@@ -22,6 +23,7 @@ from . import services
 from .campaign_serializers import CampaignInputSerializer
 from .models import Campaign, CampaignStatus
 from .selectors import access_campaign
+from .sender_health import WINDOW_HOURS, SenderHealth, sender_health
 from .techcheck import campaign_tech_check, send_estimate_text, sender_problem
 
 
@@ -30,6 +32,7 @@ class SenderChoice:
     number: PhoneNumber
     selected: bool
     problem: str  # why the Tech Check would block it; "" when it may send
+    health: SenderHealth | None  # the last 24 h (None: could not be read)
 
     @property
     def registered(self) -> bool:
@@ -39,15 +42,18 @@ class SenderChoice:
 def senders_context(*, campaign: Campaign, role: str) -> dict[str, Any]:
     """The picker's rows (active numbers first) and whether this member may change them."""
     selected = set(campaign.sender_ids or [])
+    numbers = list(sender_choices(account=campaign.account))
+    health = sender_health(n.e164 for n in numbers)
     choices = [
-        SenderChoice(number, number.pk in selected, sender_problem(number))
-        for number in sender_choices(account=campaign.account)
+        SenderChoice(number, number.pk in selected, sender_problem(number), health[number.e164])
+        for number in numbers
     ]
     return {
         "campaign": campaign,
         "choices": choices,
         "selected_count": len([c for c in choices if c.selected]),
         "can_edit": campaign.status == CampaignStatus.DRAFT and can(role, Capability.COMPOSE),
+        "health_hours": WINDOW_HOURS,
     }
 
 
