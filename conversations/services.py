@@ -422,9 +422,8 @@ def conversation_update(
     else:
         changes["snooze_until"] = None
     if status != conversation.status:
-        if conversation.status == ConversationStatus.SPAM and status != ConversationStatus.SPAM:
-            # The DNC entry stays (removing it is the DNC page's decision, audited there).
-            pass
+        # Leaving spam keeps the DNC entry (removing it is the DNC page's decision,
+        # audited there), so the thread still gets nothing sent.
         changes["status"] = status
     with transaction.atomic():
         locked = Conversation.objects.select_for_update().get(pk=conversation.pk)

@@ -49,11 +49,25 @@ def test_commands_fail_clearly():
 
 
 def test_seed_demo_is_idempotent():
+    from conversations.models import Conversation
+    from texting.models import Campaign, Message
+
+    def counts():
+        return [
+            model.objects.count()
+            for model in (Account, Contact, PhoneNumber, Conversation, Message, Campaign)
+        ]
+
     call_command("seed_demo")
-    counts = (Account.objects.count(), Contact.objects.count(), PhoneNumber.objects.count())
+    first = counts()
     call_command("seed_demo")
-    assert (Account.objects.count(), Contact.objects.count(), PhoneNumber.objects.count()) == counts
-    assert counts[1] >= 200
+    assert counts() == first
+    assert first[1] >= 200
+    # The inbox has threads (real inbound texts, one from a phone it did not know) and
+    # Compose has a draft.
+    assert first[3] >= 4
+    assert Conversation.objects.filter(label="unknown_sender").count() == 1
+    assert Campaign.objects.get(name="Saturday canvass").status == "draft"
     assert get_user_model().objects.get(username="demo").check_password("demo")
 
 

@@ -111,6 +111,66 @@ DEMO_TRIBES = [
 ]
 
 
+# Texts people sent the demo's first long code: they arrive through the real inbound
+# path (a simulated carrier webhook, stored and applied), so the inbox has threads.
+DEMO_REPLIES = [
+    (0, "Count me in for Saturday! Can I bring my sister?"),
+    (1, "What time does the canvass start?"),
+    (2, "Thanks for the reminder, already voted 🗳️"),
+    (None, "who is this?"),  # a phone the account does not know: "Unknown sender"
+]
+DEMO_STRANGER = "+13605550199"  # no demo contact has area code 360
+
+
+def demo_draft_ensure(*, account: Account) -> None:
+    """A draft for the Compose, Recipients and Tech Check tabs (made once, by name)."""
+    from texting.models import Campaign
+
+    if Campaign.objects.filter(account=account, name="Saturday canvass").exists():
+        return
+    volunteers = Tribe.objects.filter(account=account, name="Volunteers").first()
+    longs = PhoneNumber.objects.filter(account=account, kind=NumberKind.LONG)
+    Campaign.objects.create(
+        account=account,
+        name="Saturday canvass",
+        description="Reminder to volunteers, two days ahead",
+        body=(
+            "Hi {first_name|there}! We knock doors in your precinct Saturday at 10am. "
+            "Details: https://example.org/events/saturday-canvass"
+        ),
+        audience={"tribe_id": volunteers.pk} if volunteers else {},
+        sender_ids=list(longs.values_list("pk", flat=True)),
+    )
+
+
+def demo_replies_ensure(*, account: Account) -> None:
+    """A few inbound texts, once: each has a stable provider id, and the inbound path
+    applies a message id it has seen only once."""
+    from providers.services import webhook_event_process, webhook_event_store
+    from providers.simulator import events
+
+    ours = DEMO_NUMBERS[0][0]
+    people = list(
+        Contact.objects.filter(account=account, sms_status=SmsStatus.OPTED_IN).order_by("id")[:3]
+    )
+    for who, text in DEMO_REPLIES:
+        if who is not None and who >= len(people):
+            continue
+        phone = DEMO_STRANGER if who is None else people[who].phone
+        envelope = events.message_received(
+            message_id=events.stable_id("demo-reply", account.slug, phone, text),
+            event_id=events.stable_id("demo-reply-event", account.slug, phone, text),
+            from_=phone,
+            to=ours,
+            text=text,
+            parts=1,
+            encoding="UCS-2" if not text.isascii() else "GSM-7",
+        )
+        event_pk = webhook_event_store(envelope=envelope)
+        if event_pk is not None:  # None: stored by an earlier seed
+            webhook_event_process(event_pk=event_pk)
+
+
 def demo_consent_record(*, contact: Contact, status: str) -> None:
     """The demo signup form's consent: single opt-in for opted-in contacts, double (still
     waiting for YES) for pending ones. Idempotent: callers pass contacts without one."""
@@ -206,6 +266,8 @@ class Command(BaseCommand):
         from texting.message_templates import starter_templates_ensure
 
         starter_templates_ensure(account=account)
+        demo_draft_ensure(account=account)
+        demo_replies_ensure(account=account)
         verb = "Created" if created else "Updated"
         self.stdout.write(
             self.style.SUCCESS(
