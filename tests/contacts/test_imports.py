@@ -1,8 +1,10 @@
 """Contact imports: CSV files in the background, pasted numbers at once (contacts.imports,
 contacts.tasks, contacts.import_api)."""
 
+import codecs
 import csv
 import io
+import random
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -61,6 +63,10 @@ def test_utf8_bom_and_windows_1252_names_both_read(account):
     assert Contact.objects.get(phone="+15035550101").first_name == "José"
     zoe = Contact.objects.get(phone="+15035550102")
     assert (zoe.first_name, zoe.last_name) == ("Zoë", "Müller")
+    # A UTF-8 BOM, then Windows-1252 text: the BOM is not read into the header.
+    mixed = codecs.BOM_UTF8 + "first_name,phone\nRenée,5035550103\n".encode("cp1252")
+    assert run_import(account, mixed).created == 1
+    assert Contact.objects.get(phone="+15035550103").first_name == "Renée"
 
 
 def test_quoted_fields_commas_newlines_and_blank_lines(account):
@@ -106,6 +112,87 @@ def test_duplicates_and_invalid_phones_are_reported_by_row_and_imported_once(acc
     report = list(csv.reader(io.StringIO(imports.import_error_report(imp))))
     assert report[0] == ["row", "phone", "reason"]
     assert [r[:2] for r in report[1:]] == [["3", "555"], ["4", "+1 (503) 555-0105"], ["5", ""]]
+
+
+def messy_file(rows: int = 5000, seed: int = 5000):
+    """A spreadsheet export as they come: a UTF-8 BOM, then Windows-1252 (Latin-1) text
+    with accented names, CRLF line ends, a title line above the header, blank lines,
+    quoted cells with commas, phones in every typed form, invalid phones and phones
+    repeated further down. Returns (bytes, {row: bad phone}, {row: duplicate e164},
+    {e164: (first, last, city)} of the rows that should be imported)."""
+    rng = random.Random(seed)
+    names = [
+        ("José", "Núñez"),
+        ("Zoë", "Müller"),
+        ("François", "Lefèvre"),
+        ("Søren", "Ørsted"),
+        ("Ana", "García"),
+        ("Ben", "O'Brien"),
+    ]
+    forms = [
+        "503555{:04d}",
+        "(503) 555-{:04d}",
+        "+1 503.555.{:04d}",
+        "1-503-555-{:04d}",
+        " 503 555 {:04d} ",
+    ]
+    invalid = ["555", "n/a", "503-555", "", "call me", "+1 503 555"]
+    lines = ["Volunteer sign-ups (exported)", "Mobile Phone,First Name,Last Name,City"]
+    bad: dict[int, str] = {}
+    duplicates: dict[int, str] = {}
+    expected: dict[str, tuple[str, str, str]] = {}
+    written = 0
+    while written < rows:
+        row = len(lines) + 1  # as a spreadsheet numbers it
+        if row % 997 == 0:
+            lines.append("")  # a blank line: skipped, and it keeps its number
+            continue
+        written += 1
+        first, last = rng.choice(names)
+        city = "Portland, OR" if rng.random() < 0.2 else "Salem"
+        if rng.random() < 0.04:
+            phone = rng.choice(invalid)
+            bad[row] = phone
+        else:
+            n = rng.randrange(4000)  # collisions: the same person further down
+            e164 = f"+1503555{n:04d}"
+            phone = rng.choice(forms).format(n)
+            if e164 in expected:
+                duplicates[row] = e164
+            else:
+                expected[e164] = (first, last, city)
+        lines.append(f'{phone},{first},{last},"{city}"')
+    data = codecs.BOM_UTF8 + "\r\n".join(lines).encode("cp1252")
+    return data, bad, duplicates, expected
+
+
+def test_a_messy_5000_row_file_reports_every_bad_row_and_imports_the_rest_once(account):
+    data, bad, duplicates, expected = messy_file()
+    assert len(bad) > 100 and len(duplicates) > 500  # the file is as messy as it says
+
+    imp = run_import(account, data)
+
+    assert imp.status == "done"
+    assert (imp.total, imp.processed) == (5000, 5000)
+    assert (imp.created, imp.invalid, imp.duplicates) == (
+        len(expected),
+        len(bad),
+        len(duplicates),
+    )
+    assert {e["row"] for e in imp.errors} == set(bad) | set(duplicates)  # every one, by row
+    for error in imp.errors:
+        if error["row"] in duplicates:
+            assert duplicates[error["row"]] in error["reason"]
+    contacts = {
+        c.phone: (c.first_name, c.last_name, c.city)
+        for c in Contact.objects.filter(account=account)
+    }
+    # Each once, as on its first row: Latin-1 names read right, quoted commas kept.
+    assert contacts == expected
+
+    again = run_import(account, data)  # the same file once more: nothing new
+    assert (again.created, again.updated) == (0, len(expected))
+    assert Contact.objects.filter(account=account).count() == len(expected)
 
 
 def test_existing_contacts_are_updated_not_duplicated_and_keep_what_blank_cells_omit(
