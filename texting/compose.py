@@ -19,7 +19,7 @@ from django.db.models.functions import Length
 from providers.encoding import _GSM_BASIC, _GSM_EXTENDED, Segmentation, segment
 
 from .links import as_sent
-from .merge import Template, parse, render, sql_expression
+from .merge import Template, fields_expression, parse, render, sql_expression
 from .models import Campaign
 
 
@@ -63,24 +63,36 @@ class _RegexpReplace(Func):
     output_field = TextField()
 
 
-def _removed(pattern: str) -> Func:
-    """The rendering with every character matching `pattern` removed."""
-    return _RegexpReplace(F("rendered"), Value(pattern), Value(""), Value("g"))
+def _removed(column: str, pattern: str) -> Func:
+    """`column` with every character matching `pattern` removed."""
+    return _RegexpReplace(F(column), Value(pattern), Value(""), Value("g"))
 
 
 def longest_renderings(*, contacts: QuerySet, template: Template) -> list[str]:
     """The audience's longest GSM-7 rendering (septets) and longest UCS-2 rendering
-    (UTF-16 units): at most two texts, computed in SQL."""
-    rendered = contacts.order_by().annotate(rendered=sql_expression(template))
+    (UTF-16 units): at most two texts, computed in SQL.
+
+    The literal text is the same for everyone, so only the merge fields' values are
+    examined per row (`fields`: a few words, not the whole body): a rendering is UCS-2
+    when the literal text is, or when a value has a character outside GSM-7; its size
+    is the literal text's (a constant, left out of the ordering) plus the values'
+    length and their extension characters (GSM-7) or astral characters (UCS-2)."""
+    literal = "".join(part for part in template.parts if isinstance(part, str))
+    rendered = contacts.order_by().annotate(
+        rendered=sql_expression(template), fields=fields_expression(template)
+    )
+    if segment(literal).encoding == "UCS-2":
+        gsm_rows, ucs2_rows = rendered.none(), rendered
+    else:
+        gsm_rows = rendered.exclude(fields__regex=NON_GSM_PATTERN)
+        ucs2_rows = rendered.filter(fields__regex=NON_GSM_PATTERN)
     gsm = (
-        rendered.exclude(rendered__regex=NON_GSM_PATTERN)
-        .annotate(size=Length("rendered") + Length(_removed(NOT_EXTENSION_PATTERN)))
+        gsm_rows.annotate(size=Length("fields") + Length(_removed("fields", NOT_EXTENSION_PATTERN)))
         .order_by("-size")
         .values_list("rendered", flat=True)[:1]
     )
     ucs2 = (
-        rendered.filter(rendered__regex=NON_GSM_PATTERN)
-        .annotate(size=Length("rendered") + Length(_removed(NOT_ASTRAL_PATTERN)))
+        ucs2_rows.annotate(size=Length("fields") + Length(_removed("fields", NOT_ASTRAL_PATTERN)))
         .order_by("-size")
         .values_list("rendered", flat=True)[:1]
     )

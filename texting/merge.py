@@ -151,6 +151,17 @@ def _sql_value(field: Field) -> Expression:
     return Coalesce(NullIf(value, Value("")), Value(field.fallback), output_field=TextField())
 
 
+def fields_expression(template: Template) -> Expression:
+    """Only the merge fields' rendered values, run together (no literal text): what
+    varies between recipients, for sizing the audience's renderings cheaply."""
+    pieces = [_sql_value(part) for part in template.parts if not isinstance(part, str)]
+    if not pieces:
+        return Value("", output_field=TextField())
+    if len(pieces) == 1:
+        return pieces[0]
+    return Concat(*pieces, output_field=TextField())
+
+
 def sql_expression(template: Template) -> Expression:
     """The rendered body as an expression over contacts_contact's columns."""
     pieces = [

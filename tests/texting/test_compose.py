@@ -218,3 +218,26 @@ def test_tech_check_uses_the_longest_rendering_and_renders_samples(merge_world):
     assert check.estimated_cost == Decimal("0.0800")  # 4 recipients x 2 segments x $0.01
     assert [s.text.split(",")[0] for s in check.samples] == ["Hi Ana", "Hi there", "Hi Núria"]
     assert check.final_body.startswith("Hi {first_name|there}")
+
+
+@pytest.mark.parametrize(
+    ("body", "names", "expected"),
+    [
+        # GSM-7: a value's extension characters count twice ("{}" = 4 septets > "abc").
+        ("Hi {first_name}!", ["abc", "{}", "ab"], ["Hi {}!"]),
+        # UCS-2: an emoji is two UTF-16 units, so "😀😀" (2 characters, 4 units) beats
+        # "漢字x" (3 and 3); "éé" is GSM-7 (the longest there).
+        ("Hi {first_name}!", ["漢字x", "😀😀", "éé"], ["Hi éé!", "Hi 😀😀!"]),
+        # A literal outside GSM-7 makes every rendering UCS-2: the longest by units.
+        ("Ciao {first_name} 🙂", ["Ann", "😀😀"], ["Ciao 😀😀 🙂"]),
+    ],
+)
+def test_the_longest_rendering_per_encoding(account, body, names, expected):
+    from texting.compose import longest_renderings
+
+    for i, name in enumerate(names):
+        make_contact(account, f"+1312555{i + 600:04d}", first_name=name)
+    texts = longest_renderings(
+        contacts=Contact.objects.filter(account=account), template=merge.parse(body)
+    )
+    assert texts == expected
