@@ -38,7 +38,7 @@ from . import rules_sql
 from .audience import AuditResult, campaign_exclusions, resolve_audience
 from .compose import NON_GSM_PATTERN, final_template, message_size
 from .links import as_sent, campaign_links_register, shorten_sql
-from .merge import sql_expression
+from .merge import fields_expression, sql_expression
 from .models import Campaign, CampaignStatus, Message, MessageStatus, SendMode
 from .pricing import mms_price, segment_price
 from .services import CampaignError, TransitionError, campaign_transition
@@ -201,8 +201,10 @@ def campaign_commit(
         if template.has_fields:
             # Merge fields: each recipient's body is rendered in the SELECT itself; its
             # encoding is exact, its segments the longest rendering's (texting.compose).
-            eligible_qs = eligible_qs.annotate(merged_body=sql_expression(template))
-            columns.append("merged_body")
+            eligible_qs = eligible_qs.annotate(
+                merged_body=sql_expression(template), merge_values=fields_expression(template)
+            )
+            columns += ["merged_body", "merge_values"]
         eligible_sql, eligible_params = (
             eligible_qs.order_by()  # Contact.Meta.ordering would sort 100k rows
             .values(*columns)
@@ -213,10 +215,16 @@ def campaign_commit(
         segments, encoding = segment_count(as_sent(body))
         if template.has_fields:
             size = message_size(template=template, contacts=audience.contacts)
+            # UCS-2 when the literal text is, else when a field's value leaves GSM-7 (the
+            # values are a few words: the regex never reads the whole body).
+            literal = "".join(part for part in template.parts if isinstance(part, str))
+            ucs2 = (
+                "true" if segment_count(literal)[1] == "UCS-2" else "c.merge_values ~ %(non_gsm)s"
+            )
             body_sql = (
-                "c.merged_body, CASE WHEN c.merged_body ~ %(non_gsm)s THEN %(ucs2_segments)s"
+                f"c.merged_body, CASE WHEN {ucs2} THEN %(ucs2_segments)s"
                 " ELSE %(gsm_segments)s END,"
-                " CASE WHEN c.merged_body ~ %(non_gsm)s THEN 'UCS-2' ELSE 'GSM-7' END"
+                f" CASE WHEN {ucs2} THEN 'UCS-2' ELSE 'GSM-7' END"
             )
             merge_params = {
                 "non_gsm": NON_GSM_PATTERN,

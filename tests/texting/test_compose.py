@@ -241,3 +241,22 @@ def test_the_longest_rendering_per_encoding(account, body, names, expected):
         contacts=Contact.objects.filter(account=account), template=merge.parse(body)
     )
     assert texts == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "encodings"),
+    [
+        # Only the recipient left at the fallback gets the emoji: only theirs is UCS-2.
+        ("Hi {first_name|friend 🙂}, ward {custom.ward|?}.", ["GSM-7", "UCS-2", "UCS-2"]),
+        # Text outside GSM-7 in the literal part: every message is UCS-2.
+        ("¡Hola {first_name|amigo}! 🗳️", ["UCS-2", "UCS-2", "UCS-2"]),
+    ],
+)
+def test_commit_encodes_each_rendering_on_its_own(merge_world, body, encodings):
+    account, manager, people, campaign = merge_world
+    Campaign.objects.filter(pk=campaign.pk).update(body=body)
+    campaign.refresh_from_db()
+    campaign_commit(campaign=campaign, actor=manager)
+    rows = {m.contact_id: m.encoding for m in Message.objects.filter(campaign=campaign)}
+    ana, blank, nuria = people[:3]
+    assert [rows[ana.pk], rows[blank.pk], rows[nuria.pk]] == encodings
