@@ -5,7 +5,7 @@
  * ([data-live-inbox]) decides whether an event concerns it and then re-fetches its own
  * server-rendered partial (the same one the page rendered on load), debounced.
  * While the socket is down every region is refreshed every 5 s, and the socket
- * reconnects with exponential backoff.
+ * reconnects with exponential backoff (live-socket.js).
  *
  * Regions:
  *  - data-live-inbox="list": the inbox list; its URL is the filter form's current state.
@@ -23,13 +23,6 @@
 
   var POLL_MS = 5000;
   var DEBOUNCE_MS = 250;
-  var FIRST_BACKOFF_MS = 1000;
-  var MAX_BACKOFF_MS = 30000;
-  var socket = null;
-  var backoff = FIRST_BACKOFF_MS;
-  var pollTimer = null;
-  var retryTimer = null;
-  var stopped = false;
 
   function fetchHtml(url, target) {
     return fetch(url, {
@@ -183,63 +176,6 @@
     regions.forEach(function (region) { REFRESH[region.dataset.liveInbox](region); });
   }
 
-  function startPolling() {
-    if (pollTimer) return;
-    pollTimer = setInterval(poll, POLL_MS);
-  }
-
-  function stopPolling() {
-    if (pollTimer) clearInterval(pollTimer);
-    pollTimer = null;
-  }
-
-  function scheduleReconnect() {
-    if (stopped) return;
-    clearTimeout(retryTimer);
-    var delay = backoff * (0.75 + Math.random() * 0.5);
-    backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
-    retryTimer = setTimeout(connect, delay);
-  }
-
-  function connect() {
-    if (stopped) return;
-    if (!("WebSocket" in window)) {
-      setConnection("polling", "Updating every 5 s");
-      startPolling();
-      return;
-    }
-    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    var ws;
-    try {
-      ws = new WebSocket(scheme + window.location.host + "/ws/conversations/");
-    } catch (err) {
-      setConnection("polling", "Reconnecting… updating every 5 s");
-      startPolling();
-      scheduleReconnect();
-      return;
-    }
-    socket = ws;
-    ws.onopen = function () {
-      var wasPolling = pollTimer !== null;
-      backoff = FIRST_BACKOFF_MS;
-      stopPolling();
-      setConnection("live", "Live");
-      if (wasPolling) poll();  // whatever happened while we were away
-    };
-    ws.onmessage = function (event) {
-      try {
-        handle(JSON.parse(event.data));
-      } catch (err) { /* a malformed frame: the next one replaces it */ }
-    };
-    ws.onclose = function () {
-      if (socket === ws) socket = null;
-      if (stopped) return;
-      setConnection("polling", "Reconnecting… updating every 5 s");
-      startPolling();
-      scheduleReconnect();
-    };
-  }
-
   regions.forEach(function (region) {
     if (region.dataset.liveInbox !== "thread") return;
     region.scrollTop = region.scrollHeight;  // a phone's thread opens at the newest
@@ -270,12 +206,11 @@
     document.querySelectorAll("input[name=conversation]").forEach(function (box) { box.checked = on; });
   });
 
-  window.addEventListener("pagehide", function () {
-    stopped = true;
-    stopPolling();
-    clearTimeout(retryTimer);
-    if (socket) socket.close();
+  A2PLiveSocket({
+    path: "/ws/conversations/",
+    pollMs: POLL_MS,
+    onFrame: handle,
+    poll: poll,
+    setConnection: setConnection,
   });
-
-  connect();
 })();

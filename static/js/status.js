@@ -3,7 +3,7 @@
  * The campaign's WebSocket (ws/campaigns/<id>/) sends the whole status snapshot on
  * connect and again whenever it changes (coalesced on the server). While the socket is
  * down the page polls GET /api/v1/campaigns/<id>/status/ every 2 s and reconnects with
- * exponential backoff. Both deliver the same object, rendered by render().
+ * exponential backoff (live-socket.js). Both deliver the same object, rendered by render().
  * When the campaign's status changes, the banner/buttons and the health panel are
  * fetched again (server-rendered partials), so every status looks as it does on load.
  */
@@ -14,19 +14,12 @@
   if (!root || !root.hasAttribute("data-status-live")) return;
 
   var POLL_MS = 2000;
-  var FIRST_BACKOFF_MS = 1000;
-  var MAX_BACKOFF_MS = 30000;
   var PANEL_REFRESH_MS = 5000;
   var COUNTERS = ["selected", "queued", "sent", "delivered", "failed", "opted_out", "replied"];
 
   var status = root.dataset.status;
   var timeZone = root.dataset.timezone || undefined;
   var numbers = new Intl.NumberFormat();
-  var socket = null;
-  var backoff = FIRST_BACKOFF_MS;
-  var pollTimer = null;
-  var retryTimer = null;
-  var stopped = false;
 
   function each(name, fn) {
     root.querySelectorAll('[data-field="' + name + '"]').forEach(fn);
@@ -152,62 +145,6 @@
       .catch(function () {});
   }
 
-  function startPolling() {
-    if (pollTimer) return;
-    poll();
-    pollTimer = setInterval(poll, POLL_MS);
-  }
-
-  function stopPolling() {
-    if (pollTimer) clearInterval(pollTimer);
-    pollTimer = null;
-  }
-
-  function scheduleReconnect() {
-    if (stopped) return;
-    clearTimeout(retryTimer);
-    var delay = backoff * (0.75 + Math.random() * 0.5);  // jitter: no reconnect stampede
-    backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
-    retryTimer = setTimeout(connect, delay);
-  }
-
-  function connect() {
-    if (stopped) return;
-    if (!("WebSocket" in window)) {
-      setConnection("polling", "Updating every 2 s");
-      startPolling();
-      return;
-    }
-    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    var ws;
-    try {
-      ws = new WebSocket(scheme + window.location.host + root.dataset.wsPath);
-    } catch (err) {
-      setConnection("polling", "Reconnecting… updating every 2 s");
-      startPolling();
-      scheduleReconnect();
-      return;
-    }
-    socket = ws;
-    ws.onopen = function () {
-      backoff = FIRST_BACKOFF_MS;
-      stopPolling();
-      setConnection("live", "Live");
-    };
-    ws.onmessage = function (event) {
-      try {
-        render(JSON.parse(event.data));
-      } catch (err) { /* a malformed frame: the next one replaces it */ }
-    };
-    ws.onclose = function () {
-      if (socket === ws) socket = null;
-      if (stopped) return;
-      setConnection("polling", "Reconnecting… updating every 2 s");
-      startPolling();
-      scheduleReconnect();
-    };
-  }
-
   document.body.addEventListener("htmx:beforeSwap", function (event) {
     // Refused actions (403 role, 409 wrong state) come back as the banner with the
     // reason: show it instead of dropping the response.
@@ -228,13 +165,13 @@
       }
     }
   });
-  window.addEventListener("pagehide", function () {
-    stopped = true;
-    stopPolling();
-    clearTimeout(retryTimer);
-    if (socket) socket.close();
-  });
-
   each("eta", function (el) { el.textContent = describeEta(el.dataset.eta); });
-  connect();
+  A2PLiveSocket({
+    path: root.dataset.wsPath,
+    pollMs: POLL_MS,
+    pollAtOnce: true,
+    onFrame: render,
+    poll: poll,
+    setConnection: setConnection,
+  });
 })();

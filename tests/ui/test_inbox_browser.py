@@ -85,6 +85,11 @@ def test_an_inbound_text_appears_live_and_the_reply_leaves_from_the_sticky_numbe
             expect(page.locator("[data-inbox-conn]")).to_have_attribute("data-conn", "live")
             expect(page.locator("#conversation-list")).to_contain_text("No conversations")
             page.evaluate("window.__sameDocument = true")  # gone if the page reloads
+            # A second viewer whose WebSocket never gets through: it polls instead.
+            polled = context.new_page()
+            polled.route_web_socket("**/ws/conversations/", lambda ws: ws.close())
+            polled.goto(f"{asgi_server}/conversations/")
+            expect(polled.locator("[data-inbox-conn]")).to_have_attribute("data-conn", "polling")
 
             # The carrier delivers a text to OURS (simulator → signed webhook → inbox).
             injected = api_client(admin, account).post(
@@ -98,6 +103,10 @@ def test_an_inbound_text_appears_live_and_the_reply_leaves_from_the_sticky_numbe
             expect(row).to_contain_text("Ana Lopez")
             expect(row.locator(".unread-dot")).to_be_visible()
             assert page.evaluate("window.__sameDocument") is True  # no reload
+            expect(polled.locator("#conversation-list .thread-row").first).to_contain_text(
+                "Is the rally still on tonight?", timeout=12_000
+            )
+            polled.close()
             page.screenshot(path=ARTIFACTS / "inbox-live.png", full_page=True)
 
             row.locator(".thread-link").click()
