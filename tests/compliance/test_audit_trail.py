@@ -4,7 +4,6 @@ and CSV, for admins and managers only; and the per-account keyword confirmation 
 
 import csv
 import io
-import time
 
 import pytest
 from django.test import Client
@@ -17,7 +16,7 @@ from compliance.models import DncEntry
 from providers.models import SimulatorMessage
 from tests.factories import api_client, make_contact, make_member, make_number
 from tests.inbound import text_in
-from texting import dispatch
+from tests.sending import drain
 from texting.models import Campaign, CampaignStatus, Message, MessageStatus
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_dispatch_state")]
@@ -166,16 +165,6 @@ def test_the_contact_page_links_the_export_for_those_who_may(account, admin_user
 
 
 # --- Per-account keyword texts --------------------------------------------------------
-
-
-def drain(sender: str, seconds: float = 3.0) -> None:
-    deadline = time.monotonic() + seconds
-    while (
-        time.monotonic() < deadline
-        and Message.objects.filter(from_number=sender, status__in=["queued", "sending"]).exists()
-    ):
-        dispatch.dispatch_sender(sender=sender)
-        time.sleep(0.02)
 
 
 def test_the_simulator_receives_the_accounts_own_stop_confirmation(account):

@@ -28,7 +28,7 @@ from tests.factories import api_client, make_contact, make_member, make_number
 from tests.inbound import inbound
 from tests.inbound import text_in as inbound_text_in
 from tests.providers.conftest import quiet_simulator  # noqa: F401  (autouse)
-from texting import dispatch
+from tests.sending import drain
 from texting.models import Message, MessageKind
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_dispatch_state")]
@@ -145,15 +145,6 @@ def test_double_opt_in_does_not_downgrade_an_opted_in_contact(account, admin_api
 # --- The double opt-in request ----------------------------------------------------------
 
 
-def drain(sender: str = OURS) -> None:
-    for _ in range(5):
-        if not Message.objects.filter(
-            from_number=sender, status__in=["queued", "sending"]
-        ).exists():
-            return
-        dispatch.dispatch_sender(sender=sender)
-
-
 def double_opt_in(api, contact: Contact, capture) -> None:
     with capture(execute=True):
         response = api.post(url(contact), form_consent(method="double"), format="json")
@@ -173,7 +164,7 @@ def test_a_double_opt_in_texts_reply_yes_once_and_the_yes_confirms(
     double_opt_in(admin_api, ana, django_capture_on_commit_callbacks)  # still pending
     assert Message.objects.filter(kind=MessageKind.CONFIRMATION_REQUEST).count() == 1
 
-    drain()
+    drain(OURS)
     sent = SimulatorMessage.objects.get(to_number=ANA)
     assert (sent.from_number, sent.text) == (OURS, request.body)
     text_in(ANA, OURS, "YES")
@@ -185,7 +176,7 @@ def test_a_request_still_waiting_when_they_answer_is_dropped(
 ):
     double_opt_in(admin_api, ana, django_capture_on_commit_callbacks)
     text_in(ANA, OURS, "yes")  # they texted YES before the request went out
-    drain()
+    drain(OURS)
     request = Message.objects.get(kind=MessageKind.CONFIRMATION_REQUEST)
     assert (request.status, request.error_reason) == ("canceled", "not_pending")
     assert not SimulatorMessage.objects.filter(text=request.body).exists()
@@ -199,7 +190,7 @@ def test_the_request_waits_for_the_end_of_quiet_hours(
     cal = make_contact(account, "+13125550821", sms_status=SmsStatus.NONE)
     Contact.objects.filter(pk=cal.pk).update(timezone=night, timezone_candidates=[night])
     double_opt_in(admin_api, cal, django_capture_on_commit_callbacks)
-    drain()
+    drain(OURS)
     request = Message.objects.get(kind=MessageKind.CONFIRMATION_REQUEST)
     assert request.status == "scheduled"  # held until their morning, not sent
     assert request.send_after > timezone.now() + datetime.timedelta(hours=4)

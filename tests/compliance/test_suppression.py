@@ -5,7 +5,6 @@ dispatcher's final check and last-moment mark, keyword replies. Real PostgreSQL,
 and the carrier simulator."""
 
 import datetime
-import time
 import uuid
 from decimal import Decimal
 
@@ -33,6 +32,7 @@ from providers.simulator import events
 from tests.factories import api_client, make_account, make_contact, make_member, make_number
 from tests.inbound import text_in
 from tests.providers.conftest import quiet_simulator  # noqa: F401
+from tests.sending import drain
 from texting import dispatch
 from texting.models import Campaign, CampaignStatus, Message, MessageKind, MessageStatus
 
@@ -69,16 +69,6 @@ def sending_campaign(account, name="GOTV") -> Campaign:
     return Campaign.objects.create(
         account=account, name=name, body="Hi", status=CampaignStatus.SENDING
     )
-
-
-def drain(sender: str, seconds: float = 3.0) -> None:
-    deadline = time.monotonic() + seconds
-    while (
-        time.monotonic() < deadline
-        and Message.objects.filter(from_number=sender, status__in=["queued", "sending"]).exists()
-    ):
-        dispatch.dispatch_sender(sender=sender)
-        time.sleep(0.02)
 
 
 def marked(account, phone: str) -> bool:

@@ -3,7 +3,6 @@ filters and search, thread paging, replies through the queue to the simulator, t
 compliance pre-flight, status / assignment / snooze / spam / tags."""
 
 import datetime
-import time
 from decimal import Decimal
 
 import pytest
@@ -15,6 +14,7 @@ from conversations.models import AssignmentRecord, Conversation, Macro
 from providers.models import SimulatorMessage
 from tests.factories import api_client, make_account, make_contact, make_member, make_number
 from tests.inbound import text_in
+from tests.sending import drain
 from texting import dispatch
 from texting.models import PRIORITY_SEND_AFTER, Campaign, CampaignStatus, Message, MessageStatus
 
@@ -226,16 +226,6 @@ def test_thread_messages_newest_first_and_before_pages_back(world):
     assert admin.get(messages(threads["ana"]), {"before": "x"}).status_code == 400
 
 
-def drain(sender: str, seconds: float = 5.0) -> None:
-    deadline = time.monotonic() + seconds
-    while (
-        time.monotonic() < deadline
-        and Message.objects.filter(from_number=sender, status__in=["queued", "sending"]).exists()
-    ):
-        dispatch.dispatch_sender(sender=sender)
-        time.sleep(0.02)
-
-
 def test_a_reply_is_queued_from_the_sticky_number_and_reaches_the_simulator(world):
     _, _, _, _, threads = world
     response = client(world, "field").post(messages(threads["ana"]), {"body": "Hi"}, format="json")
@@ -252,7 +242,7 @@ def test_a_reply_is_queued_from_the_sticky_number_and_reaches_the_simulator(worl
     row = Message.objects.get(pk=body["id"])
     assert (row.campaign_id, row.kind, row.send_after) == (None, None, PRIORITY_SEND_AFTER)
 
-    drain(OURS)
+    drain(OURS, seconds=5.0)
 
     delivered = SimulatorMessage.objects.get(to_number=ANA)
     assert (delivered.from_number, delivered.text) == (OURS, "Hi Ana, it is at the library.")
@@ -472,7 +462,7 @@ def test_a_reply_with_an_attachment_reaches_the_simulator_with_its_signed_url(
     )
     assert response.status_code == 201, response.content
     assert response.json()["media_ids"] == [media.pk]
-    drain(OURS)
+    drain(OURS, seconds=5.0)
 
     (sent,) = SimulatorMessage.objects.filter(to_number=BEN)
     (url,) = sent.media_urls

@@ -13,6 +13,7 @@ from providers.services import webhook_event_process, webhook_event_store
 from providers.simulator import events
 from providers.simulator.selectors import violations
 from tests.factories import make_account, make_contact, make_member, make_number
+from tests.sending import drain
 from texting import dispatch
 from texting.commit import campaign_commit
 from texting.models import Campaign, CampaignStatus, Message
@@ -36,16 +37,6 @@ def committed(n: int, *, mps: int = 50, phones: list[str] | None = None) -> Camp
         audience={"contact_ids": [c.pk for c in contacts]},
     )
     return campaign_commit(campaign=campaign, actor=user).campaign
-
-
-def drain(sender: str, seconds: float = 3.0) -> None:
-    deadline = time.monotonic() + seconds
-    while (
-        time.monotonic() < deadline
-        and Message.objects.filter(status__in=["queued", "sending"]).exists()
-    ):
-        dispatch.dispatch_sender(sender=sender)
-        time.sleep(0.02)
 
 
 def sender_of(campaign: Campaign) -> str:

@@ -5,7 +5,6 @@ the dispatcher lets exactly the STOP confirmation and the HELP reply reach an op
 number."""
 
 import datetime
-import time
 from decimal import Decimal
 
 import pytest
@@ -19,6 +18,7 @@ from providers.models import SimulatorMessage, WebhookEvent
 from providers.services import webhook_event_process, webhook_event_store, webhook_events_drain
 from tests.factories import make_account, make_contact, make_number
 from tests.inbound import inbound, text_in
+from tests.sending import drain
 from texting import dispatch
 from texting.models import Campaign, CampaignStatus, Message, MessageKind, MessageStatus
 from texting.selectors import campaign_status_snapshot
@@ -260,16 +260,6 @@ def test_help_redelivered_is_answered_once(world):
 
 
 # --- The dispatcher: only the STOP confirmation and the HELP reply pass the opt-out ----
-
-
-def drain(sender: str, seconds: float = 3.0) -> None:
-    deadline = time.monotonic() + seconds
-    while (
-        time.monotonic() < deadline
-        and Message.objects.filter(from_number=sender, status__in=["queued", "sending"]).exists()
-    ):
-        dispatch.dispatch_sender(sender=sender)
-        time.sleep(0.02)
 
 
 def test_the_confirmation_and_help_reply_go_out_and_nothing_else_does(world):

@@ -9,7 +9,7 @@ import pytest
 from contacts.models import EngagementEvent
 from providers.models import SimulatorMessage
 from tests.factories import make_account, make_contact, make_member, make_number
-from texting import dispatch
+from tests.sending import drain
 from texting.commit import campaign_commit
 from texting.links import (
     CODE_LENGTH,
@@ -48,13 +48,6 @@ def _campaign(body: str, n: int = 3) -> Campaign:
     )
 
 
-def _drain(sender: str) -> None:
-    for _ in range(100):
-        if not Message.objects.filter(status__in=["queued", "sending"]).exists():
-            return
-        dispatch.dispatch_sender(sender=sender)
-
-
 def test_each_recipient_is_sent_their_own_short_link_instead_of_the_long_one():
     campaign = _campaign(f"Early voting starts today. Find your spot: {LONG}. Thanks!")
     user = campaign.created_by
@@ -71,7 +64,7 @@ def test_each_recipient_is_sent_their_own_short_link_instead_of_the_long_one():
         codes.add(SHORT_RE.search(message.body).group(1))
     assert len(codes) == 3
 
-    _drain(messages[0].from_number)
+    drain(messages[0].from_number)
     sent = SimulatorMessage.objects.filter(to_number__in=[m.to_number for m in messages])
     assert sent.count() == 3
     for item in sent:
