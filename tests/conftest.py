@@ -48,17 +48,24 @@ def _close_connection_pools(django_db_setup, django_db_blocker):
                 conn.close_pool()
 
 
-@pytest.fixture
-def clean_dispatch_state():
-    """No limiter, window log, simulator window or drain-loop ownership left over from
-    another test (they live in Redis, outside the test transaction)."""
+def redis_keys_cleared(*patterns: str):
+    """A fixture body: delete the Redis keys matching `patterns` before and after the
+    test (state that lives outside the test transaction). Use as
+    `yield from redis_keys_cleared("live:*")`."""
     client = redis.Redis.from_url(settings.REDIS_URL)
 
     def clear():
-        for pattern in ("rl:sender:*", "rl:log:*", "sim:mps:*", "dispatch:*"):
+        for pattern in patterns:
             for key in client.scan_iter(pattern):
                 client.delete(key)
 
     clear()
     yield
     clear()
+
+
+@pytest.fixture
+def clean_dispatch_state():
+    """No limiter, window log, simulator window or drain-loop ownership left over from
+    another test (they live in Redis, outside the test transaction)."""
+    yield from redis_keys_cleared("rl:sender:*", "rl:log:*", "sim:mps:*", "dispatch:*")

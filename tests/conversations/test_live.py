@@ -4,13 +4,12 @@ Redis channel layer. Inbound messages come in through the real webhook path
 (tests.inbound.text_in: stored and applied as the webhook worker applies them)."""
 
 import pytest
-import redis
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
-from django.conf import settings as django_settings
 
 from conversations import live
 from conversations.models import Conversation
+from tests.conftest import redis_keys_cleared
 from tests.factories import make_account, make_contact, make_member, make_number
 from tests.inbound import text_in
 from tests.texting.test_status_live import WebsocketCommunicator, drain, session_headers
@@ -21,15 +20,7 @@ ANA = "+15035550911"
 
 @pytest.fixture(autouse=True)
 def clean_live_keys():
-    client = redis.Redis.from_url(django_settings.REDIS_URL)
-
-    def clear():
-        for key in client.scan_iter("live:conv:*"):
-            client.delete(key)
-
-    clear()
-    yield
-    clear()
+    yield from redis_keys_cleared("live:conv:*")
 
 
 def ws(headers) -> WebsocketCommunicator:

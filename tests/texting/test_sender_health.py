@@ -11,6 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from providers.services import webhook_event_process, webhook_event_store
+from tests.conftest import redis_keys_cleared
 from tests.factories import make_contact, make_number
 from tests.inbound import text_in
 from tests.providers.conftest import receipts_for
@@ -24,15 +25,7 @@ OURS, OTHER = "+19715550301", "+19715550302"
 
 @pytest.fixture(autouse=True)
 def _no_counts():
-    client = redis.Redis.from_url(settings.REDIS_URL)
-
-    def clear():
-        for key in client.scan_iter("sender-health:*"):
-            client.delete(key)
-
-    clear()
-    yield
-    clear()
+    yield from redis_keys_cleared("sender-health:*")
 
 
 def sent_message(account, contact, *, sender: str = OURS) -> str:

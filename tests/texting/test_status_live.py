@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from accounts.api import SESSION_ACCOUNT_KEY
 from contacts.models import Contact
+from tests.conftest import redis_keys_cleared
 from tests.factories import api_client, make_account, make_event, make_member, make_number
 from texting import live, tasks
 from texting.models import Campaign, CampaignStatus, Message, MessageStatus
@@ -94,15 +95,7 @@ def ago(**kwargs) -> datetime.datetime:
 @pytest.fixture(autouse=True)
 def clean_live_keys():
     """Throttle, dirty and last-frame keys from another test (or run) must not leak in."""
-    client = redis.Redis.from_url(django_settings.REDIS_URL)
-
-    def clear():
-        for key in client.scan_iter("live:*"):
-            client.delete(key)
-
-    clear()
-    yield
-    clear()
+    yield from redis_keys_cleared("live:*")
 
 
 # --- The snapshot -----------------------------------------------------------------
