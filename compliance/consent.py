@@ -28,7 +28,7 @@ Such a record is a `re_opt_in`. Keywords are recorded by `consent_keyword_record
 `re_opt_in`, YES while pending → `confirm` (the double opt-in completed).
 
 When a double opt-in record makes a contact `pending`, `hooks.confirmation_needed` runs
-after the commit: texting texts them "reply YES to confirm" (texting.keywords).
+in the same transaction: texting queues them "reply YES to confirm" (texting.keywords).
 
 When a record moves a contact to `opted_in`, `hooks.opted_in` runs after the commit:
 texting clears the dispatcher's opt-out mark for that phone, or messages to a contact
@@ -266,11 +266,11 @@ def consent_record(
             account_id, phone = contact.account_id, contact.phone
             transaction.on_commit(lambda: hooks.opted_in(account_id=account_id, phone=phone))
         elif after == SmsStatus.PENDING and before != SmsStatus.PENDING:
-            # Ask once, when the contact becomes pending: a second double record while
-            # they have not answered yet sends no second request.
-            ids = {"account_id": contact.account_id, "contact_id": contact.pk}
-            transaction.on_commit(
-                lambda: hooks.confirmation_needed(**ids, record_id=record.pk), robust=True
+            # Ask once, when the contact becomes pending (a second double record while
+            # they have not answered sends no second request), in this transaction: the
+            # record and its request are queued together or not at all.
+            hooks.confirmation_needed(
+                account_id=contact.account_id, contact_id=contact.pk, record_id=record.pk
             )
     return record
 

@@ -54,9 +54,9 @@ def opted_in(*, account_id: int, phone: str) -> None:
 
 
 def register_confirmation_needed(fn: Callable[..., None]) -> None:
-    """`fn(account_id=..., contact_id=..., record_id=...)` runs after the commit of a
-    double opt-in record that made a contact `pending` (compliance.consent): texting
-    asks them to reply YES."""
+    """`fn(account_id=..., contact_id=..., record_id=...)` runs inside the transaction
+    of a double opt-in record that made a contact `pending` (compliance.consent):
+    texting queues the request to reply YES with it."""
     if fn not in _confirmation_needed:
         _confirmation_needed.append(fn)
 

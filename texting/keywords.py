@@ -186,8 +186,8 @@ def _request_sender(*, account: Account, phone: str) -> str | None:
 def confirmation_request_queue(
     *, account_id: int, contact_id: int, record_id: int
 ) -> Message | None:
-    """Ask a contact a double opt-in made pending to reply YES (compliance.hooks, after
-    the consent record's commit). Queued ahead of bulk traffic; the dispatcher holds it
+    """Ask a contact a double opt-in made pending to reply YES (compliance.hooks, in the
+    consent record's transaction). Queued ahead of bulk traffic; the dispatcher holds it
     through the recipient's quiet hours and drops it if they are no longer pending by
     then. Its idempotency key derives from the consent record: one request per record.
     None (nothing queued) for a DNC-listed phone or an account with no active number."""

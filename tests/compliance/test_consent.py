@@ -171,6 +171,22 @@ def test_a_double_opt_in_texts_reply_yes_once_and_the_yes_confirms(
     assert status_of(ana) == SmsStatus.OPTED_IN
 
 
+def test_the_request_is_queued_in_the_records_transaction_and_rolls_back_with_it(ana):
+    requests = Message.objects.filter(kind=MessageKind.CONFIRMATION_REQUEST)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        consent_record(
+            contact=ana,
+            source_type="form",
+            method="double",
+            source_ref="signup",
+            consent_language=FORM_LANGUAGE,
+        )
+        assert requests.count() == 1  # already queued, before any commit
+        raise RuntimeError("the caller's transaction fails")
+    assert not requests.exists() and not ConsentRecord.objects.filter(contact=ana).exists()
+    assert status_of(ana) == SmsStatus.NONE
+
+
 def test_a_request_still_waiting_when_they_answer_is_dropped(
     account, admin_api, ana, django_capture_on_commit_callbacks
 ):
