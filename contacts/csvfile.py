@@ -40,6 +40,13 @@ PHONE_HEADERS = frozenset(
 )
 HEADER_SEARCH_ROWS = 20  # a title line or two may come before the header
 
+# A contact or DNC file has a phone, a name, an address and some custom fields: a
+# couple of hundred columns is already generous. Anything wider (a file of 100,000
+# columns once tied a worker up for minutes) or with a row longer than this is refused
+# while the file is read, with the row that broke the limit.
+MAX_COLUMNS = 200
+MAX_ROW_CHARS = 64 * 1024
+
 
 def decode(data: bytes) -> str:
     """UTF-8 (with or without a BOM), UTF-16 with a BOM, else Windows-1252 (Excel)."""
@@ -53,12 +60,47 @@ def decode(data: bytes) -> str:
 
 def read_rows(text: str) -> list[list[str]]:
     """Every row of the file (quoted fields may hold commas and line breaks); the
-    delimiter is sniffed among comma, semicolon and tab."""
+    delimiter is sniffed among comma, semicolon and tab. A row of more than
+    `MAX_COLUMNS` cells or `MAX_ROW_CHARS` characters is a ValidationError on `file`
+    naming the row (numbered as a spreadsheet shows it)."""
     try:
         dialect: Any = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:  # one column (or nothing to tell by): plain commas
         dialect = csv.excel
-    return list(csv.reader(io.StringIO(text, newline=""), dialect))
+    rows: list[list[str]] = []
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return rows
+        except csv.Error as exc:
+            # The csv module's own cap on one cell (128 K characters) is above ours on
+            # a whole row, so a cell that long is a row too long.
+            if "field larger than field limit" in str(exc):
+                raise _row_too_long(len(rows) + 1) from exc
+            raise
+        if len(row) > MAX_COLUMNS:
+            raise ValidationError(
+                {
+                    "file": f"Row {len(rows) + 1:,} has {len(row):,} columns; a file may "
+                    f"have at most {MAX_COLUMNS} columns. Remove the columns you do not "
+                    "need and upload it again."
+                }
+            )
+        if sum(map(len, row)) + len(row) > MAX_ROW_CHARS:
+            raise _row_too_long(len(rows) + 1)
+        rows.append(row)
+
+
+def _row_too_long(number: int) -> ValidationError:
+    return ValidationError(
+        {
+            "file": f"Row {number:,} is longer than {MAX_ROW_CHARS // 1024} KB; a row may "
+            f"hold at most {MAX_ROW_CHARS // 1024} KB. Check that the file is a CSV of "
+            "contacts, one per row."
+        }
+    )
 
 
 def read_file(data: bytes) -> list[list[str]]:

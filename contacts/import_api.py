@@ -29,7 +29,7 @@ from .models import ContactImport, Pool
 class ImportInputSerializer(serializers.Serializer):
     file = serializers.FileField(
         help_text="CSV with a phone column (header in any position, columns in any order); "
-        "up to 50,000 rows and 20 MB."
+        "up to 50,000 rows, 200 columns, 64 KB a row and 20 MB."
     )
     pool = serializers.ChoiceField(choices=Pool.choices, default=Pool.CONTACT)
     tribe_name = serializers.CharField(
@@ -105,7 +105,8 @@ class ContactImportApi(AccountScopedMixin, generics.GenericAPIView):
         responses={
             202: inline_serializer("ImportAccepted", {"id": serializers.IntegerField()}),
             400: OpenApiResponse(
-                description="No file, unreadable, over 20 MB or 50,000 rows, no phone column."
+                description="No file, unreadable, over 20 MB or 50,000 rows, a row over 200 "
+                "columns or 64 KB (named by its number), no phone column."
             ),
         },
         description="Queues a CSV import; follow it at GET /api/v1/imports/{id}/. Rows are "

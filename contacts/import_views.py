@@ -20,7 +20,8 @@ from .models import ImportStatus, Pool
 class ImportForm(forms.Form):
     file = forms.FileField(
         label="CSV file",
-        help_text="A column headed “phone” anywhere in the header row; up to 50,000 rows, 20 MB.",
+        help_text="A column headed “phone” anywhere in the header row; up to 50,000 rows, "
+        "200 columns, 20 MB.",
     )
     pool = forms.ChoiceField(label="Pool for new contacts", choices=Pool.choices)
     tribe_name = forms.CharField(

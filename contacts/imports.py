@@ -102,17 +102,22 @@ def custom_key(header: str) -> str:
 
 def _columns(header: list[str], phone_at: int) -> tuple[dict[int, str], dict[int, str]]:
     """({column: contact field}, {column: custom key}) for a header row; the first
-    column naming a field wins, later ones are kept as custom fields."""
+    column naming a field wins, later ones are kept as custom fields. Linear in the
+    number of columns (the names taken are sets, not a scan of what was mapped)."""
     fields: dict[int, str] = {}
     custom: dict[int, str] = {}
+    taken_fields: set[str] = set()
+    taken_keys: set[str] = set()
     for j, cell in enumerate(header):
         if j == phone_at:
             continue
         name = _FIELD_FOR_KEY.get(csvfile.header_key(cell))
-        if name and name not in fields.values():
+        if name and name not in taken_fields:
             fields[j] = name
-        elif (key := custom_key(cell)) and key not in custom.values():
+            taken_fields.add(name)
+        elif (key := custom_key(cell)) and key not in taken_keys:
             custom[j] = key
+            taken_keys.add(key)
     return fields, custom
 
 
@@ -260,8 +265,9 @@ def import_create(
 ) -> ContactImport:
     """Accept a CSV file for import and queue it (`contacts.tasks.import_contacts`, after
     the commit). The file is read once here, so a file that cannot be imported is
-    refused now: ValidationError on `file` (over 20 MB or 50,000 rows, unreadable, no
-    phone column), `pool` or `tribe_name`; then nothing is stored."""
+    refused now: ValidationError on `file` (over 20 MB or 50,000 rows, a row over
+    `csvfile.MAX_COLUMNS` columns or `csvfile.MAX_ROW_CHARS` long, unreadable, no phone
+    column), `pool` or `tribe_name`; then nothing is stored."""
     _check_pool(pool)
     if len(data) > IMPORT_MAX_BYTES:
         raise ValidationError({"file": "The file is larger than 20 MB; split it."})

@@ -407,6 +407,15 @@ def test_import_finds_the_phone_column_and_reports_rows(world):
     }
 
 
+def test_import_refuses_a_file_too_wide_naming_the_row_and_lists_nobody(world):
+    account, _, _ = world
+    wide = b"phone\n5035550811\n" + b"5035550812" + b",x" * 250 + b"\n"
+    with pytest.raises(ValidationError) as error:
+        dnc_import_csv(account=account, file=wide)
+    assert error.value.message_dict["file"][0].startswith("Row 3 has 251 columns")
+    assert not DncEntry.objects.exists()
+
+
 def test_import_reads_windows_1252_and_a_plain_list_without_header(world):
     account, _, _ = world
     excel = "Teléfono;Nombre\n5035550811;José Núñez\n".encode("cp1252")

@@ -295,6 +295,46 @@ def test_files_that_cannot_be_imported_are_refused_at_once(account, data, field,
     assert not ContactImport.objects.exists()
 
 
+def test_a_file_of_100000_columns_is_refused_at_once_naming_the_row(account, admin_api):
+    """Issue 14: such a file was accepted and tied up the worker that also applies STOP
+    for minutes (its column mapping was quadratic). Now it is refused on upload."""
+    wide = ("phone," + ",".join(f"col{j}" for j in range(99_999)) + "\n").encode()
+    wide += ("5035550100" + "," * 99_999 + "\n").encode()
+    res = admin_api.post("/api/v1/contacts/import/", {"file": upload(wide)}, format="multipart")
+    assert res.status_code == 400
+    assert res.json()["file"] == [
+        "Row 1 has 100,000 columns; a file may have at most 200 columns. Remove the "
+        "columns you do not need and upload it again."
+    ]
+    assert not ContactImport.objects.exists()
+
+
+@pytest.mark.parametrize("cell", [70_000, 200_000])  # under and over csv's own 128 K limit
+def test_a_row_longer_than_64_kb_is_refused_naming_the_row(account, cell):
+    data = b"phone,notes\n5035550100,short\n5035550101," + b"x" * cell + b"\n"
+    with pytest.raises(ValidationError) as exc:
+        imports.import_create(account=account, actor=None, data=data)
+    assert exc.value.message_dict["file"][0].startswith("Row 3 is longer than 64 KB")
+    assert not ContactImport.objects.exists()
+
+
+def test_200_columns_still_import_and_repeated_headers_map_once(account):
+    header = ["phone", "First Name", "first name", *[f"Extra {j}" for j in range(196)], "Extra 0"]
+    assert len(header) == 200  # the most a file may have
+    row = ["5035550100", "Ana", "Ann", *[f"v{j}" for j in range(196)], "again"]
+    out = io.StringIO()
+    csv.writer(out).writerows([header, row])
+    imp = run_import(account, out.getvalue().encode())
+    assert (imp.status, imp.created) == ("done", 1)
+    contact = Contact.objects.get(account=account)
+    assert contact.first_name == "Ana"
+    # The second "first name" column is kept as a custom field; the repeated "Extra 0"
+    # is not read twice.
+    assert contact.custom_fields["first_name"] == "Ann"
+    assert contact.custom_fields["extra_0"] == "v0"
+    assert len(contact.custom_fields) == 197
+
+
 def test_a_saved_filter_tribe_name_is_refused(account):
     Tribe.objects.create(account=account, name="Donors", kind="filter", filter={"all": []})
     with pytest.raises(ValidationError) as exc:
