@@ -187,6 +187,12 @@ CELERY_TASK_ROUTES = {
     # Drain loops run for up to a minute each: their own queue and worker, so webhooks
     # and everything else on `default` never wait behind them.
     "texting.tasks.dispatch_tick": {"queue": "dispatch"},
+    # Long work (contact imports, the media cleanup; exports and image processing when
+    # they become tasks) on its own queue and worker (`celery -A config worker -Q bulk
+    # -c 1`): a big import once held the `default` worker for minutes, and a STOP waited
+    # behind it. Nothing of webhook processing (providers.tasks.*) may go here.
+    "contacts.tasks.import_contacts": {"queue": "bulk"},
+    "texting.tasks.media_cleanup": {"queue": "bulk"},
 }
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
