@@ -13,12 +13,14 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from config.bodylimit import with_body_limit  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
 from providers.ingest import with_webhook_fast_path  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": with_webhook_fast_path(django_asgi_app),
+        # Bodies over REQUEST_MAX_BYTES are refused before anything reads them.
+        "http": with_body_limit(with_webhook_fast_path(django_asgi_app)),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),

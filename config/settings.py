@@ -300,6 +300,14 @@ MMS_PRICE = env.str("MMS_PRICE", default="0.0150")
 # over it are refused.
 MMS_MAX_BYTES = env.int("MMS_MAX_BYTES", default=1_000_000)
 MMS_UPLOAD_MAX_BYTES = env.int("MMS_UPLOAD_MAX_BYTES", default=20_000_000)
+# Images over this many pixels are refused from their header, before any decoding (a
+# decoded image takes up to 4 bytes a pixel); at most MMS_IMAGE_DECODES are decoded at
+# once per web process.
+MMS_IMAGE_MAX_PIXELS = env.int("MMS_IMAGE_MAX_PIXELS", default=25_000_000)
+MMS_IMAGE_DECODES = env.int("MMS_IMAGE_DECODES", default=2)
+# Any request body over this is answered 413 before it is read (config.bodylimit, under
+# ASGI): above the largest upload (contact import 20 MiB, MMS_UPLOAD_MAX_BYTES).
+REQUEST_MAX_BYTES = env.int("REQUEST_MAX_BYTES", default=25_000_000)
 # How long a signed media URL handed to the provider stays valid.
 MMS_MEDIA_URL_SECONDS = env.int("MMS_MEDIA_URL_SECONDS", default=24 * 3600)
 MMS_MEDIA_RETENTION_DAYS = env.int("MMS_MEDIA_RETENTION_DAYS", default=90)

@@ -24,7 +24,7 @@ from accounts.models import Membership
 from accounts.permissions import Capability, ConversationScope, can, conversation_scope
 from accounts.views import member_page, require_capability
 from contacts.models import Tribe
-from texting.media import MAX_MEDIA_PER_MESSAGE, MediaError, media_upload, media_urls
+from texting.media import MAX_MEDIA_PER_MESSAGE, MediaError, media_upload_file, media_urls
 from texting.models import Campaign, Direction
 
 from . import services
@@ -334,9 +334,7 @@ def _uploaded_media(request: HttpRequest) -> list[int]:
     ids = []
     for upload in uploads:
         try:
-            media = media_upload(
-                account=request.account, actor=request.user, data=upload.read(), name=upload.name
-            )
+            media = media_upload_file(account=request.account, actor=request.user, upload=upload)
         except MediaError as exc:
             raise MediaError(f"{upload.name}: {exc}", exc.field) from None
         ids.append(media.pk)

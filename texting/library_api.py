@@ -10,7 +10,7 @@ from accounts.api import AccountScopedMixin
 from accounts.permissions import Capability
 
 from . import message_templates as templates
-from .media import MediaError, media_list, media_upload, media_url
+from .media import MediaError, media_list, media_upload_file, media_url
 from .models import Media, MessageTemplate
 
 
@@ -58,9 +58,7 @@ class MediaListCreateApi(AccountScopedMixin, generics.GenericAPIView):
         data.is_valid(raise_exception=True)
         upload = data.validated_data["file"]
         try:
-            media = media_upload(
-                account=self.account, actor=request.user, data=upload.read(), name=upload.name
-            )
+            media = media_upload_file(account=self.account, actor=request.user, upload=upload)
         except MediaError as exc:
             return Response({exc.field: [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
         return Response(MediaSerializer(media).data, status=status.HTTP_201_CREATED)

@@ -12,7 +12,7 @@ from accounts.views import member_page
 
 from . import message_templates as templates
 from . import services
-from .media import MediaError, media_upload, media_validate_ids
+from .media import MediaError, media_upload_file, media_validate_ids
 from .models import CampaignStatus
 from .selectors import access_campaign
 
@@ -113,9 +113,7 @@ def compose_media(request: HttpRequest, campaign_id: int, action: str) -> HttpRe
             upload = request.FILES.get("file")
             if upload is None:
                 raise MediaError("Choose a file to attach.")
-            media = media_upload(
-                account=request.account, actor=request.user, data=upload.read(), name=upload.name
-            )
+            media = media_upload_file(account=request.account, actor=request.user, upload=upload)
             ids.append(media.pk)
         elif action == "detach":
             ids = [i for i in ids if str(i) != request.POST.get("media_id")]

@@ -13,19 +13,37 @@ limit, signed expiring URLs for the provider, and the retention cleanup.
 - `media_cleanup` (beat, daily) deletes media older than `MMS_MEDIA_RETENTION_DAYS`
   (90) — files and rows — except what a scheduled, sending or paused campaign still
   uses. Safe to run twice.
+
+Memory (issue 14: one 7,070×7,070 PNG cost the web process 380 MB, eight at once
+3.3 GB). Images are fitted in the request, but bounded:
+- the pixel count is read from the header (`Image.open` is lazy) and an image over
+  `MMS_IMAGE_MAX_PIXELS` (25 megapixels) is refused before anything is decoded; Pillow's
+  own decompression-bomb limit is set to the same number and its warning is an error,
+  so no other path decodes a bigger one either;
+- the upload is checked against `MMS_UPLOAD_MAX_BYTES` by its size on disk before it
+  is read (`media_upload_file`; Django streams uploads over 2.5 MB to a temporary file,
+  and `config.bodylimit` refuses a request body over `REQUEST_MAX_BYTES` before Django
+  reads it);
+- at most `MMS_IMAGE_DECODES` images are decoded at once per process (the others wait
+  their turn), and a JPEG is decoded straight at a reduced scale (`Image.draft`) when it
+  has to be shrunk to no more than `FIT_MAX_SIDE` pixels anyway.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import re
+import threading
 import time
+import warnings
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
 from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -51,6 +69,20 @@ SUPPORTED = "PNG, JPG, GIF, MP4, MP3 or vCard"
 
 # Frames × width × height an image may have to be resized (about 50 frames at 1000×1000).
 MAX_ANIMATION_PIXELS = 50_000_000
+# An image that has to be shrunk for MMS is first brought to at most this many pixels on
+# its long side (a phone shows an MMS picture far smaller); a JPEG is decoded at that
+# scale directly.
+FIT_MAX_SIDE = 2048
+
+# Pillow's own guard, for every path that opens an image in this process: over the
+# limit it warns (made an error here), over twice the limit it refuses.
+Image.MAX_IMAGE_PIXELS = settings.MMS_IMAGE_MAX_PIXELS
+warnings.simplefilter("error", Image.DecompressionBombWarning)
+_BOMB = (Image.DecompressionBombError, Image.DecompressionBombWarning)
+
+# Images decoded at once in this process: a decoded image holds up to 4 bytes a pixel
+# (100 MB at the pixel limit), so N requests at once must not mean N of them.
+_decoding = threading.BoundedSemaphore(settings.MMS_IMAGE_DECODES)
 
 
 class MediaError(Exception):
@@ -65,6 +97,7 @@ class MediaError(Exception):
 class Sniffed:
     kind: str
     content_type: str
+    size: tuple[int, int] | None = None  # an image's width and height, from its header
 
 
 def _mb(n: int) -> str:
@@ -82,13 +115,38 @@ def sniff(data: bytes) -> Sniffed | None:
     if text[:11].upper() == b"BEGIN:VCARD":
         return Sniffed(MediaKind.VCARD, "text/vcard")
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            fmt = image.format
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+        with Image.open(io.BytesIO(data)) as image:  # reads the header, decodes nothing
+            fmt, size = image.format, image.size
+    except _BOMB as exc:
+        raise MediaError(_too_many_pixels(_bomb_pixels(exc))) from None
+    except (UnidentifiedImageError, OSError):
         return None
     if fmt in _IMAGE_TYPES:
-        return Sniffed(MediaKind.IMAGE, _IMAGE_TYPES[fmt])
+        return Sniffed(MediaKind.IMAGE, _IMAGE_TYPES[fmt], size)
     return None
+
+
+def _too_many_pixels(pixels: int | None) -> str:
+    limit = settings.MMS_IMAGE_MAX_PIXELS
+    found = f"has {pixels / 1_000_000:.1f} megapixels" if pixels else "is too large"
+    return (
+        f"This image {found}; images may have at most {limit / 1_000_000:g} megapixels. "
+        "Make it smaller and upload it again."
+    )
+
+
+def _bomb_pixels(exc: Exception) -> int | None:
+    """The pixel count Pillow's decompression-bomb check names ("Image size (N pixels)
+    exceeds limit ..."), when it refused an image before we could look at it."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    return int(found.group(1)) if found else None
+
+
+def check_pixels(size: tuple[int, int]) -> None:
+    """Refuse an image over MMS_IMAGE_MAX_PIXELS, by the size its header gives, before
+    it is decoded."""
+    if size[0] * size[1] > settings.MMS_IMAGE_MAX_PIXELS:
+        raise MediaError(_too_many_pixels(size[0] * size[1]))
 
 
 def _encode(image: Image.Image, content_type: str, quality: int) -> bytes:
@@ -109,7 +167,12 @@ def fit_image(data: bytes, content_type: str, *, limit: int) -> tuple[bytes, str
     transparency or is an animated GIF). Raises MediaError if even small it will not."""
     if len(data) < limit:
         return data, content_type
-    with Image.open(io.BytesIO(data)) as original:
+    with _decoding, Image.open(io.BytesIO(data)) as original:
+        check_pixels(original.size)
+        if original.format == "JPEG" and max(original.size) > FIT_MAX_SIDE:
+            # Decode at 1/2, 1/4 or 1/8 scale (the JPEG decoder does it for free) when
+            # the picture will be shrunk below that anyway.
+            original.draft("RGB", (FIT_MAX_SIDE, FIT_MAX_SIDE))
         # Every frame of an animation is decoded (and copied per attempt): refuse one
         # whose frames × pixels would take a worker's memory (Pillow's bomb check is per
         # frame).
@@ -122,6 +185,8 @@ def fit_image(data: bytes, content_type: str, *, limit: int) -> tuple[bytes, str
             )
         original.load()
         animated = getattr(original, "is_animated", False)
+        if not animated and max(original.size) > FIT_MAX_SIDE:
+            original.thumbnail((FIT_MAX_SIDE, FIT_MAX_SIDE), Image.LANCZOS)
         transparent = original.mode in ("RGBA", "LA", "P") and (
             original.mode != "P" or "transparency" in original.info
         )
@@ -157,19 +222,20 @@ def media_upload(
     if not data:
         raise MediaError("The file is empty.")
     if len(data) > settings.MMS_UPLOAD_MAX_BYTES:
-        raise MediaError(
-            f"The file is {_mb(len(data))}; uploads are limited to "
-            f"{_mb(settings.MMS_UPLOAD_MAX_BYTES)}."
-        )
+        raise MediaError(_too_big(len(data)))
     found = sniff(data)
     if found is None:
         raise MediaError(f"Unsupported file type: send a {SUPPORTED} file.")
     limit = settings.MMS_MAX_BYTES
     content_type = found.content_type
     if found.kind == MediaKind.IMAGE:
+        if found.size is not None:
+            check_pixels(found.size)
         try:
             data, content_type = fit_image(data, content_type, limit=limit)
-        except (OSError, Image.DecompressionBombError) as exc:
+        except _BOMB as exc:
+            raise MediaError(_too_many_pixels(_bomb_pixels(exc))) from exc
+        except OSError as exc:
             raise MediaError("This image could not be read.") from exc
     elif len(data) >= limit:
         raise MediaError(
@@ -190,6 +256,21 @@ def media_upload(
         media.file.save(f"{digest[:32]}.{_EXTENSIONS[content_type]}", ContentFile(data), save=False)
         media.save()
     return media
+
+
+def media_upload_file(
+    *, account: Account, actor: AbstractBaseUser | None, upload: UploadedFile
+) -> Media:
+    """`media_upload` for an uploaded file: its size (on disk for anything over Django's
+    FILE_UPLOAD_MAX_MEMORY_SIZE) is checked against MMS_UPLOAD_MAX_BYTES before it is
+    read into memory."""
+    if upload.size is not None and upload.size > settings.MMS_UPLOAD_MAX_BYTES:
+        raise MediaError(_too_big(upload.size))
+    return media_upload(account=account, actor=actor, data=upload.read(), name=upload.name or "")
+
+
+def _too_big(size: int) -> str:
+    return f"The file is {_mb(size)}; uploads are limited to {_mb(settings.MMS_UPLOAD_MAX_BYTES)}."
 
 
 def media_validate_ids(*, account: Account, media_ids: list[int]) -> list[int]:

@@ -1,12 +1,19 @@
 """MMS media: type from the bytes, images fitted under the limit, signed expiring URLs,
 the 90-day cleanup, and the provider receiving the URLs."""
 
+import asyncio
 import datetime
 import io
+import json
 import os
+import struct
+import subprocess
+import sys
 import uuid
+import zlib
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from PIL import Image
@@ -200,3 +207,162 @@ def test_the_tech_check_refuses_a_campaign_whose_attachment_is_gone(account):
     media.delete()
     (check,) = [c for c in campaign_tech_check(campaign=campaign).checks if c.name == "media"]
     assert not check.ok and "no longer exist" in check.message and check.remediation
+
+
+# --- Memory: pixel and size caps (issue 14) ---------------------------------------------
+
+
+def _big_png(side: int = 7_070) -> bytes:
+    """A real RGB PNG of side × side pixels, all black: about 150 MB decoded, 150 KB on
+    disk. Written row by row with zlib, so making it allocates no image."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    packer = zlib.compressobj(9)
+    row = b"\x00" * (1 + 3 * side)  # filter byte, then RGB
+    idat = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
+
+
+TOO_MANY_PIXELS = (
+    "This image has 50.0 megapixels; images may have at most 25 megapixels. Make it "
+    "smaller and upload it again."
+)
+
+
+def test_a_7070_pixel_png_is_refused_with_the_limit_and_nothing_is_stored(composer):
+    data = _big_png()
+    assert len(data) < 1_000_000  # small on disk: only its header says what it costs
+    response = _upload(composer, "poster.png", data)
+    assert response.status_code == 400
+    assert response.json() == {"file": [TOO_MANY_PIXELS]}
+    assert not Media.objects.exists()
+
+
+_MEASURE = """
+import json, resource, sys
+import django
+django.setup()
+from texting.media import media_upload
+data = sys.stdin.buffer.read()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    media_upload(account=None, actor=None, data=data, name="poster.png")
+    outcome = "accepted"
+except Exception as exc:
+    outcome = str(exc)
+grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+print(json.dumps({"outcome": outcome, "grew_kb": grew}))
+"""
+
+
+def test_a_7070_pixel_png_is_refused_before_it_is_decoded():
+    """In a fresh process (peak memory is per process): refusing the image costs a few
+    MB at most, not the 150 MB of decoding it. MMS_MAX_BYTES is low, so an image
+    under the pixel limit would be decoded to be shrunk."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env |= {"DJANGO_SETTINGS_MODULE": "config.settings", "MMS_MAX_BYTES": "10000"}
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE],
+        input=_big_png(),
+        capture_output=True,
+        cwd=django_settings.BASE_DIR,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+    result = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    assert result["outcome"] == TOO_MANY_PIXELS
+    assert result["grew_kb"] < 10_000, result
+
+
+def test_an_image_just_under_the_pixel_limit_is_still_resized(account, settings):
+    settings.MMS_MAX_BYTES = 60_000
+    data = _image("PNG", size=(3000, 2000), noise=True)  # 6 MP, 18 MB decoded
+    media = media_upload(account=account, actor=None, data=data, name="wide.png")
+    assert media.size < 60_000
+    with media.file.open("rb") as handle:
+        assert max(Image.open(handle).size) <= 2048  # brought to a phone's scale first
+
+
+def test_a_file_over_the_upload_limit_is_refused_by_its_size(composer, settings):
+    settings.MMS_UPLOAD_MAX_BYTES = 100_000
+    response = _upload(composer, "clip.mp4", b"\x00\x00\x00\x18ftypisom" + b"\x00" * 200_000)
+    assert response.status_code == 400
+    assert response.json() == {"file": ["The file is 0.2 MB; uploads are limited to 0.1 MB."]}
+
+
+def _asgi_post(path: str, headers: list[tuple[bytes, bytes]], chunks) -> tuple[dict, int]:
+    """POST through the ASGI application uvicorn serves (config.asgi): the response
+    (status, headers, body) and how many body chunks the server was asked for."""
+    from config.asgi import application
+
+    asked = 0
+    sent: list[dict] = []
+
+    async def receive():
+        nonlocal asked
+        asked += 1
+        body = next(chunks, None)
+        if body is None:
+            return {"type": "http.request", "body": b"", "more_body": False}
+        return {"type": "http.request", "body": body, "more_body": True}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    asyncio.run(application(scope, receive, send))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return {"status": start["status"], "headers": dict(start["headers"]), "body": body}, asked
+
+
+def _endless(chunk: int = 1_000_000, most: int = 40):
+    for _ in range(most):  # a guard: 40 MB at most, whatever happens
+        yield b"\x00" * chunk
+    raise AssertionError("the whole body was read")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/media/", "/conversations/1/reply/"])
+def test_a_body_declared_over_the_cap_is_refused_before_it_is_read(path):
+    response, asked = _asgi_post(
+        path,
+        [(b"content-length", b"500000000"), (b"content-type", b"multipart/form-data; boundary=x")],
+        _endless(),
+    )
+    assert (response["status"], asked) == (413, 0)
+    sentence = "The upload is 500.0 MB; a request may carry at most 25.0 MB. Send a smaller file."
+    if path.startswith("/api/"):
+        assert json.loads(response["body"]) == {"detail": sentence}
+    else:
+        assert response["body"].decode() == sentence
+
+
+def test_a_chunked_body_is_cut_off_at_the_cap():
+    response, asked = _asgi_post(
+        "/api/v1/media/", [(b"content-type", b"multipart/form-data; boundary=x")], _endless()
+    )
+    assert response["status"] == 413
+    assert json.loads(response["body"])["detail"].startswith(
+        "The upload is larger than 25.0 MB; a request may carry at most 25.0 MB."
+    )
+    assert asked <= 26  # 25 MB read, not the rest
