@@ -281,10 +281,12 @@ def test_a_7070_pixel_png_is_refused_before_it_is_decoded():
     assert result["grew_kb"] < 10_000, result
 
 
-def test_an_image_just_under_the_pixel_limit_is_still_resized(account, settings):
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])  # a JPEG is decoded at a reduced scale
+def test_a_big_photo_under_the_pixel_limit_is_still_resized(account, settings, fmt):
     settings.MMS_MAX_BYTES = 60_000
-    data = _image("PNG", size=(3000, 2000), noise=True)  # 6 MP, 18 MB decoded
-    media = media_upload(account=account, actor=None, data=data, name="wide.png")
+    settings.MMS_UPLOAD_MAX_BYTES = 40_000_000  # random pixels: the PNG is 35 MB
+    data = _image(fmt, size=(4200, 2800), noise=True)  # 11.8 MP, 35 MB decoded
+    media = media_upload(account=account, actor=None, data=data, name=f"wide.{fmt.lower()}")
     assert media.size < 60_000
     with media.file.open("rb") as handle:
         assert max(Image.open(handle).size) <= 2048  # brought to a phone's scale first
