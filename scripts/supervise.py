@@ -119,6 +119,7 @@ class Supervisor:
         self.cwd = cwd
         self.lines: queue.Queue[Message] = queue.Queue()
         self.stop_requested = 0  # signals received; 2 or more: kill now
+        self.first_stop = 0.0
         self.env = dict(os.environ)
         self.env.setdefault("PYTHONUNBUFFERED", "1")  # lines as they happen, not per 8 kB
 
@@ -234,7 +235,12 @@ class Supervisor:
     # --- the loop ----------------------------------------------------------------------
 
     def request_stop(self, signum: int, _frame) -> None:
-        self.stop_requested += 1
+        # One signal that reaches us twice at once (SIGTERM to make's process group: make
+        # passes it on too) is one request; a second Ctrl-C a moment later kills.
+        now = time.monotonic()
+        if not self.stop_requested or now - self.first_stop > 0.5:
+            self.stop_requested += 1
+            self.first_stop = self.first_stop or now
 
     def run(self) -> int:
         _prctl(PR_SET_CHILD_SUBREAPER, 1)

@@ -87,8 +87,14 @@ def supervise(tmp_path) -> Iterator:
 
 # A process that forks a child, as a Celery worker forks its pool: both say their pid.
 FORKS = (
-    f'{PY} -c "import os, time; pid = os.fork(); '
-    f"print('child' if pid == 0 else 'main', os.getpid(), flush=True); time.sleep(600)\""
+    f'{PY} -c "import os, sys, time; pid = os.fork(); '
+    f"role = 'child' if pid == 0 else 'main'; "
+    f"os.write(1, (role + ' ' + str(os.getpid()) + chr(10)).encode()); time.sleep(600)\""
+)
+# A process that ignores SIGTERM.
+STUBBORN = (
+    f'{PY} -c "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); '
+    f"print('up', flush=True); time.sleep(600)\""
 )
 
 
@@ -161,16 +167,24 @@ def test_ctrl_c_or_sigterm_stops_every_process_and_its_children(supervise, sig):
 
 
 def test_a_process_that_ignores_sigterm_is_killed_after_the_grace(supervise):
-    stubborn = (
-        f'{PY} -c "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); '
-        f"print('up', flush=True); time.sleep(600)\""
-    )
-    s = supervise(f"stubborn: {stubborn}\n", "--grace", "1")
+    s = supervise(f"stubborn: {STUBBORN}\n", "--grace", "1")
     pid = s.pid_of("stubborn")
     s.wait_for(r"stubborn +\| up")
     t = time.monotonic()
     assert s.stop(signal.SIGTERM) == 0
     assert time.monotonic() - t < 10
+    assert "killing stubborn (SIGKILL)" in s.output()
+    assert not alive(pid)
+
+
+def test_a_second_ctrl_c_kills_at_once(supervise):
+    s = supervise(f"stubborn: {STUBBORN}\n", "--grace", "60")
+    pid = s.pid_of("stubborn")
+    s.wait_for(r"stubborn +\| up")
+    s.popen.send_signal(signal.SIGINT)
+    s.wait_for(r"\| stopping stubborn")
+    time.sleep(1)
+    assert s.stop(signal.SIGINT, timeout=10) == 0
     assert "killing stubborn (SIGKILL)" in s.output()
     assert not alive(pid)
 
