@@ -22,7 +22,7 @@ from providers.signing import generate_key_pair
 from providers.simulator import events
 from providers.simulator.transport import event_body, signed_headers
 
-from .conftest import MakeRun, new_secret
+from .conftest import MakeRun, new_secret, processes_under, wait_until
 
 # Starting means migrating a new database, seeding the demo, collectstatic and six
 # processes importing Django at once: ~40 s here, more on a loaded machine.
@@ -117,3 +117,15 @@ def test_a_killed_process_is_restarted_and_the_others_keep_running(running):
         k: v for k, v in before.items() if k != "dispatch"
     }, "another process was stopped or restarted"
     assert running.answering()
+
+
+def test_ctrl_c_stops_every_process(running):
+    """Last in this module: it stops the instance the others used."""
+    assert running.main_processes()
+    # The terminal's Ctrl-C: SIGINT to the foreground process group (make and the
+    # process manager; the processes it started are in sessions of their own).
+    os.killpg(running.popen.pid, signal.SIGINT)
+    running.popen.wait(timeout=60)
+    assert running.output().rstrip().endswith("| all stopped"), running.tail()
+    assert "restarted (pid" not in running.output().split("| stopping ")[-1]
+    wait_until(lambda: not processes_under(running.tree), timeout=10, what="every process to stop")
