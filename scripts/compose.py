@@ -103,6 +103,7 @@ services:
     command: ["sh", "-c", ".venv/bin/python manage.py migrate --noinput && .venv/bin/python manage.py seed_demo"]
     depends_on:
       postgres: {condition: service_healthy}
+      redis: {condition: service_started}
     restart: "no"
 """
 
