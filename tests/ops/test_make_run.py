@@ -1,5 +1,5 @@
 """`make run`, started the way a user starts it (the real Makefile target, in a copy of
-the tree, on its own port, database and Redis), holds two of the README's promises:
+the tree, on its own port, database and Redis), holds the README's promises:
 
 1. A variable set in the environment wins over `.env` in every process: with `.env`
    holding one webhook key pair and the environment another, a webhook signed with the
@@ -8,6 +8,7 @@ the tree, on its own port, database and Redis), holds two of the README's promis
 2. A process that dies is started again while the others keep running: kill -9 of the
    dispatcher's main process, and the web keeps answering, a new dispatcher comes up
    and the other processes are the same ones as before. (honcho stopped them all.)
+3. Ctrl-C stops every process it started.
 """
 
 import os
@@ -25,7 +26,7 @@ from providers.simulator.transport import event_body, signed_headers
 from .conftest import MakeRun, new_secret, processes_under, wait_until
 
 # Starting means migrating a new database, seeding the demo, collectstatic and six
-# processes importing Django at once: ~40 s here, more on a loaded machine.
+# processes importing Django at once: tens of seconds, minutes on a loaded machine.
 START_TIMEOUT = 240
 PROCESSES = {"web", "default", "dispatch", "simulator", "bulk", "beat"}
 
