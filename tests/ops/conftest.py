@@ -94,6 +94,15 @@ def cmdline(pid: int) -> list[str]:
         return []
 
 
+def alive(pid: int) -> bool:
+    """Running: it exists and is not a zombie (exited, not yet reaped)."""
+    try:
+        stat = (Path("/proc") / str(pid) / "stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def parent(pid: int) -> int:
     try:
         stat = (Path("/proc") / str(pid) / "stat").read_text()

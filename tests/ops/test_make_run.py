@@ -23,7 +23,7 @@ from providers.signing import generate_key_pair
 from providers.simulator import events
 from providers.simulator.transport import event_body, signed_headers
 
-from .conftest import MakeRun, new_secret, processes_under, wait_until
+from .conftest import MakeRun, alive, new_secret, parent, processes_under, wait_until
 
 # Starting means migrating a new database, seeding the demo, collectstatic and six
 # processes importing Django at once: tens of seconds, minutes on a loaded machine (the
@@ -96,6 +96,8 @@ def test_a_killed_process_is_restarted_and_the_others_keep_running(running):
     before = running.main_processes()
     assert set(before) == PROCESSES, f"running: {before}\n{running.tail()}"
     dispatch_ready = _ready_lines(running, f"dispatch-{running.port}@")
+    pool = [p for p in processes_under(running.tree) if parent(p) == before["dispatch"]]
+    assert len(pool) == 2  # the Procfile's -c 2
 
     os.kill(before["dispatch"], signal.SIGKILL)  # the dispatcher's main process
     time.sleep(1)
@@ -105,7 +107,7 @@ def test_a_killed_process_is_restarted_and_the_others_keep_running(running):
             f"dispatcher (pid {before['dispatch']}) exited: killed by SIGKILL" in running.output()
         ),
         what="the process manager to report the dispatcher's death",
-        limit=10,
+        limit=30,
     )
     running.wait_for(
         lambda: _ready_lines(running, f"dispatch-{running.port}@") > dispatch_ready,
@@ -116,6 +118,8 @@ def test_a_killed_process_is_restarted_and_the_others_keep_running(running):
     assert {k: v for k, v in after.items() if k != "dispatch"} == {
         k: v for k, v in before.items() if k != "dispatch"
     }, "another process was stopped or restarted"
+    # The dead main process's pool did not work on beside the new one.
+    assert not [p for p in pool if alive(p)]
     assert running.answering()
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO, kill_group, wait_until
+from .conftest import REPO, alive, kill_group, wait_until
 
 SUPERVISE = REPO / "scripts" / "supervise.py"
 PY = sys.executable
@@ -44,19 +44,6 @@ class Supervised:
     def stop(self, sig: int = signal.SIGINT, timeout: float = 20) -> int:
         self.popen.send_signal(sig)
         return self.popen.wait(timeout=timeout)
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie (exited, not yet reaped by its new parent) is not running.
-    stat = Path(f"/proc/{pid}/stat")
-    try:
-        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 @pytest.fixture
