@@ -293,9 +293,23 @@ def make_run(tmp_path_factory, private_redis) -> Iterator[Callable[..., MakeRun]
             for pid in processes_under(run.tree):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-        with psycopg.connect(dbname="postgres", autocommit=True, **server) as conn:
-            for database in databases:
-                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        if databases:
+            drop_databases(databases, server)
+
+
+def drop_databases(names: list[str], server: dict) -> None:
+    """DROP them, retrying for a while: a busy shared server may be out of connections."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with psycopg.connect(dbname="postgres", autocommit=True, **server) as conn:
+                for name in names:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
 
 
 def new_secret() -> str:
