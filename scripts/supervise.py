@@ -8,8 +8,10 @@ What honcho did, minus what hurt:
   config/settings.py does, without overriding a variable the environment already has,
   so a key set in the environment wins in every process (honcho loaded `.env` over the
   environment for each child).
-- Ctrl-C or SIGTERM stops them all: SIGTERM to every process group, SIGKILL to whatever
-  is still there after --grace seconds (a second Ctrl-C kills at once).
+- Ctrl-C or SIGTERM stops them all: SIGTERM to each process (a Celery worker then
+  finishes the tasks in hand; a shell command's whole group gets it), then to what is
+  left of its group once it has exited, and SIGKILL to whatever is still there after
+  --grace seconds (a second Ctrl-C kills at once).
 
 Each command runs under `sh -c` (so ${VAR:-default} expands), exec'd when it is a single
 command, in its own session: the process Procfile names is the group leader, and a
@@ -83,6 +85,9 @@ class Child:
 
     def __init__(self, name: str, command: str, colour: str | None):
         self.name, self.command, self.colour = name, command, colour
+        self.shell_command = shell_command(command)
+        # Exec'd: the leader is the program itself, and it is the one to ask to stop.
+        self.exec_form = self.shell_command.startswith("exec ")
         self.popen: subprocess.Popen | None = None
         self.started = 0.0  # monotonic time of the last start
         self.restarts = 0
@@ -151,7 +156,7 @@ class Supervisor:
     def start(self, child: Child) -> None:
         env = dict(self.env, SUPERVISE_PROCESS_NAME=child.name)
         child.popen = subprocess.Popen(
-            ["/bin/sh", "-c", shell_command(child.command)],
+            ["/bin/sh", "-c", child.shell_command],
             cwd=self.cwd,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -264,7 +269,14 @@ class Supervisor:
             f"{self.grace:g} s, or at once on a second Ctrl-C)"
         )
         for child in groups:
-            self.signal_group(child, signal.SIGTERM)
+            if child.running and child.exec_form:
+                # The program alone: a Celery worker then stops warm (its pool finishes
+                # the tasks in hand). When it exits, what is left of its group gets
+                # SIGTERM (exited()); SIGKILL comes after the grace either way.
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child.popen.pid, signal.SIGTERM)
+            else:
+                self.signal_group(child, signal.SIGTERM)
         deadline = time.monotonic() + self.grace
         killed = False
         while True:

@@ -153,6 +153,49 @@ def test_ctrl_c_or_sigterm_stops_every_process_and_its_children(supervise, sig):
     assert out.rstrip().endswith("| all stopped")
 
 
+# Like a Celery worker: the main process, told to stop (SIGTERM), lets its pool process
+# finish the task in hand, then exits; the pool process must not be signalled itself.
+WARM = """
+import os, signal, sys, time
+
+pid = os.fork()
+if pid == 0:
+    def interrupted(*_):
+        os.write(1, b"pool process interrupted by SIGTERM\\n")
+        os._exit(1)
+
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGUSR1, lambda *_: (os.write(1, b"task finished\\n"), os._exit(0)))
+    os.write(1, b"task started\\n")
+    while True:
+        time.sleep(1)
+
+
+def warm_shutdown(*_):
+    os.write(1, b"main process: warm shutdown\\n")
+    time.sleep(0.5)  # the task's last half second
+    os.kill(pid, signal.SIGUSR1)
+    os.waitpid(pid, 0)
+    sys.exit(0)
+
+
+signal.signal(signal.SIGTERM, warm_shutdown)
+while True:
+    time.sleep(1)
+"""
+
+
+def test_stopping_asks_the_program_not_its_pool(supervise, tmp_path):
+    (tmp_path / "warm.py").write_text(WARM)
+    s = supervise(f"warm: {PY} {tmp_path / 'warm.py'}\n")
+    s.wait_for(r"warm +\| task started")
+    assert s.stop(signal.SIGINT) == 0
+    out = s.output()
+    assert "main process: warm shutdown" in out and "task finished" in out, out
+    assert "interrupted" not in out
+    assert "warm stopped (exit code 0)" in out
+
+
 def test_a_process_that_ignores_sigterm_is_killed_after_the_grace(supervise):
     s = supervise(f"stubborn: {STUBBORN}\n", "--grace", "1")
     pid = s.pid_of("stubborn")
