@@ -4,7 +4,9 @@ What honcho did, minus what hurt:
 - A process that exits is started again, after a pause that grows while it keeps dying
   quickly (1 s, 2 s, 4 s ... up to --max-backoff; back to 1 s once a run has lasted
   --stable seconds), with one line saying what happened. The others never stop for it.
-- The environment is passed on exactly as it is. This script never reads `.env`:
+- The environment is passed on as it is (plus SUPERVISE_PROCESS_NAME, and
+  PYTHONUNBUFFERED=1 unless it is set, so lines come out as they are written). This
+  script never reads `.env`:
   config/settings.py does, without overriding a variable the environment already has,
   so a key set in the environment wins in every process (honcho loaded `.env` over the
   environment for each child).
