@@ -33,13 +33,14 @@ seed: migrate
 run: seed
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@echo "A2P Texting on http://localhost:$${PORT:-8000}  (login demo / demo; Ctrl-C stops web, workers and beat)"
-	@# honcho gives each process its own $$PORT (base + 100 per process), so everything
-	@# derived from the web port is fixed here, before it starts them.
+	@# Everything derived from the web port is fixed here, before the processes start.
+	@# scripts/supervise.py runs the Procfile: it restarts a process that dies (the
+	@# others keep running) and passes the environment on as it is (.env never wins).
 	export PORT=$${PORT:-8000}; \
 	export PUBLIC_BASE_URL=$${PUBLIC_BASE_URL:-http://127.0.0.1:$$PORT}; \
 	export SHORT_LINK_DOMAIN=$${SHORT_LINK_DOMAIN:-127.0.0.1:$$PORT}; \
 	export WEB_PORT=$$PORT; \
-	exec $(BIN)/honcho start -f Procfile -p $$PORT
+	exec $(BIN)/python scripts/supervise.py -f Procfile
 
 # Headless Chromium for the browser tests (Debian's package; no browser download).
 browser:
