@@ -1,0 +1,122 @@
+"""One number, one spelling (issue 14): however a phone is typed (any script's digits,
+any space or dash, parentheses, a country prefix, invisible marks from a copy), it
+parses to the same ASCII E.164, or is refused; never to a non-ASCII "phone" that would
+be a second contact escaping the first one's STOP and DNC entry. Pure functions here
+(many examples, no database); tests/compliance/test_phone_twins.py goes end to end."""
+
+import string
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from contacts.phones import InvalidPhone, ascii_digits, is_e164, normalize_phone
+
+# Each digit 0-9 in other scripts, as people (and their keyboards, phones and PDFs)
+# produce them. Every one of these is a Unicode decimal digit: Python's (and
+# PostgreSQL's) `\d` matches them all.
+DIGIT_FORMS = {
+    "ascii": "0123456789",
+    "full-width": "０１２３４５６７８９",
+    "arabic-indic": "٠١٢٣٤٥٦٧٨٩",
+    "extended arabic-indic (persian)": "۰۱۲۳۴۵۶۷۸۹",
+    "devanagari": "०१२३४५६७८९",
+    "bengali": "০১২৩৪৫৬৭৮৯",
+    "thai": "๐๑๒๓๔๕๖๗๘๙",
+    "mathematical bold": "𝟎𝟏𝟐𝟑𝟒𝟓𝟔𝟕𝟖𝟗",
+    "mathematical double-struck": "𝟘𝟙𝟚𝟛𝟜𝟝𝟞𝟟𝟠𝟡",
+    "mathematical monospace": "𝟶𝟷𝟸𝟹𝟺𝟻𝟼𝟽𝟾𝟿",
+}
+SEPARATORS = [
+    "",
+    " ",
+    "\u00a0",  # no-break space
+    "\u202f",  # narrow no-break space
+    "\u3000",  # ideographic space
+    "-",
+    "\u2010",  # hyphen
+    "\u2011",  # non-breaking hyphen
+    "\u2012",  # figure dash
+    "\u2013",  # en dash
+    "\u2014",  # em dash
+    "\u2212",  # minus sign
+    "\uff0d",  # full-width hyphen-minus
+    ".",
+    "\uff0e",  # full-width full stop
+    " - ",
+]
+PREFIXES = ["", "+1 ", "+1", "1-", "1 ", "\uff0b1 ", "+\uff11 "]
+PARENS = [("", ""), ("(", ")"), ("\uff08", "\uff09"), ("(", ") ")]
+INVISIBLE = ["\u200b", "\u200e", "\u200f", "\u202a", "\u202c", "\u2060", "\ufeff", "\u00ad"]
+
+# Real North American numbers: area codes in use, exchanges that can be dialled.
+AREA_CODES = ["503", "971", "212", "415", "617", "206", "312", "702", "808", "907"]
+numbers = st.builds(
+    lambda npa, nxx, line: f"{npa}{nxx}{line}",
+    st.sampled_from(AREA_CODES),
+    st.from_regex(r"\A[2-9][0-9]{2}\Z"),
+    st.from_regex(r"\A[0-9]{4}\Z"),
+).filter(lambda d: not d[3:6].endswith("11"))  # N11 codes are not exchanges
+
+
+@st.composite
+def typed(draw, digits: str) -> str:
+    """`digits` as a person might type it: each digit in any script (mixed freely), any
+    separator between the groups, optional parentheses and country prefix."""
+    forms = st.sampled_from(sorted(DIGIT_FORMS))
+    spelled = "".join(DIGIT_FORMS[draw(forms)][int(d)] for d in digits)
+    open_, close = draw(st.sampled_from(PARENS))
+    sep = st.sampled_from(SEPARATORS)
+    npa, nxx, line = spelled[:3], spelled[3:6], spelled[6:]
+    if open_:
+        body = f"{open_}{npa}{close}{nxx}{draw(sep)}{line}"
+    else:
+        body = f"{npa}{draw(sep)}{nxx}{draw(sep)}{line}"
+    return draw(st.sampled_from(PREFIXES)) + body
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), digits=numbers)
+def test_every_spelling_of_a_number_is_the_same_ascii_e164(data, digits):
+    assert normalize_phone(data.draw(typed(digits))) == f"+1{digits}"
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    digits=numbers,
+    marks=st.lists(st.tuples(st.integers(0, 12), st.sampled_from(INVISIBLE)), max_size=3),
+    padding=st.sampled_from(["", " ", "\u3000", "\u00a0", "\t"]),
+)
+def test_invisible_marks_from_a_copy_and_odd_padding_change_nothing(digits, marks, padding):
+    text = f"({digits[:3]}) {digits[3:6]}-{digits[6:]}"
+    for at, mark in sorted(marks, reverse=True):
+        text = text[:at] + mark + text[at:]
+    assert normalize_phone(padding + text + padding) == f"+1{digits}"
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=40))
+@example("503-5５5-0189")
+@example("+15035５50189")
+@example("(503)５55-0189")
+def test_anything_typed_is_ascii_e164_or_refused(text):
+    """No input, however odd, comes out as anything but ASCII E.164."""
+    try:
+        e164 = normalize_phone(text)
+    except InvalidPhone:
+        return
+    assert is_e164(e164)
+    assert set(e164) <= set("+" + string.digits)
+
+
+@pytest.mark.parametrize("form", sorted(DIGIT_FORMS))
+def test_one_digit_in_another_script_is_the_same_number(form):
+    """The issue's case: one full-width digit in `503-5５5-0189` made `+15035５50189`."""
+    five = DIGIT_FORMS[form][5]
+    assert normalize_phone(f"503-5{five}5-0189") == "+15035550189"
+    assert normalize_phone(f"({five}03){five}55-0189") == "+15035550189"
+
+
+def test_search_digits_are_ascii_whatever_was_typed():
+    assert ascii_digits("５٠३-𝟓") == "5035"
+    assert ascii_digits("no digits") == ""
