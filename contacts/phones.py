@@ -41,7 +41,9 @@ def _canonical_text(raw: str) -> str:
     characters (zero-width spaces, direction marks, soft hyphens), which a copy from a
     web page or a spreadsheet carries invisibly, are dropped. Other scripts' digits
     (Arabic-Indic, Devanagari, ...) stay as they are: `phonenumbers` reads them."""
-    text = unicodedata.normalize("NFKC", raw or "")
+    if (raw or "").isascii():  # the usual case: nothing to fold (ASCII has no Cf)
+        return (raw or "").strip()
+    text = unicodedata.normalize("NFKC", raw)
     return "".join(ch for ch in text if unicodedata.category(ch) != "Cf").strip()
 
 

@@ -9,6 +9,7 @@ resolves to that same contact and entry, and a campaign sends it nothing. Real
 PostgreSQL, Redis and the carrier simulator."""
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -87,6 +88,14 @@ def test_the_issues_twin_through_every_way_in_is_the_same_opted_out_contact(worl
     again = admin.post("/api/v1/dnc/", {"phone": TWIN}, format="json")
     assert again.status_code == 200 and again.json()["phone"] == REAL
 
+    # DNC CSV import: already listed, nothing added.
+    upload = SimpleUploadedFile(
+        "dnc.csv", f"Phone\n{TWIN}\n+1 ５０３ ５５５ ０１８９\n".encode(), content_type="text/csv"
+    )
+    res = admin.post("/api/v1/dnc/import/", {"file": upload}, format="multipart")
+    assert res.status_code == 200, res.json()
+    assert (res.json()["added"], res.json()["already_listed"]) == (0, 1), res.json()
+
     # Inbound webhook from another spelling, and the simulator's inbound API.
     text_in("+1５0３٥٥5０１８９", OURS, "hello?")
     res = admin.post(
@@ -95,6 +104,10 @@ def test_the_issues_twin_through_every_way_in_is_the_same_opted_out_contact(worl
     assert res.status_code in (200, 201, 202), res.json()
 
     only_ana(account, ana)
+    # Searches by digits in any script find the stored ASCII digits.
+    found = admin.get("/api/v1/contacts/", {"q": "５５５-０１８９"}).json()
+    assert [c["id"] for c in found["results"]] == [ana.pk]
+    assert admin.get("/api/v1/dnc/", {"q": "５５５٠١٨٩"}).json()["count"] == 1
 
     # A campaign to both spellings and Ben: Ana is excluded, Ben alone is sent to.
     created = admin.post(

@@ -14,13 +14,13 @@ from contacts.phones import InvalidPhone, ascii_digits, is_e164, normalize_phone
 from tests.phone_spellings import DIGIT_FORMS, INVISIBLE, numbers, typed
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), digits=numbers)
 def test_every_spelling_of_a_number_is_the_same_ascii_e164(data, digits):
     assert normalize_phone(data.draw(typed(digits))) == f"+1{digits}"
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     digits=numbers,
     marks=st.lists(st.tuples(st.integers(0, 12), st.sampled_from(INVISIBLE)), max_size=3),
@@ -33,7 +33,7 @@ def test_invisible_marks_from_a_copy_and_odd_padding_change_nothing(digits, mark
     assert normalize_phone(padding + text + padding) == f"+1{digits}"
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(st.text(alphabet=st.characters(codec="utf-8"), max_size=40))
 @example("503-5５5-0189")
 @example("+15035５50189")
