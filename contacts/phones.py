@@ -6,8 +6,8 @@ webhooks, the simulator) goes through `normalize_phone`, so one number has one s
 (`५`) or mathematical (`𝟓`) digits, non-breaking or ideographic spaces, or any dash is
 the same number, and must find the same contact, the same opt-out and the same DNC
 entry; a second spelling would be a second contact that escapes both (issue 14).
-The database holds the same rule (`E164_PATTERN`, a check constraint on every stored
-phone column that names a person).
+The database holds the same rule for contacts and the DNC list (`E164_PATTERN`, a check
+constraint on their `phone`).
 """
 
 import re
