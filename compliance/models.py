@@ -11,6 +11,7 @@ from django.db import models
 
 from accounts.models import Account
 from contacts.models import Contact
+from contacts.phones import E164_PATTERN
 
 
 class ConsentSource(models.TextChoices):
@@ -94,7 +95,11 @@ class DncEntry(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["account", "phone"], name="one_dnc_entry_per_phone")
+            models.UniqueConstraint(fields=["account", "phone"], name="one_dnc_entry_per_phone"),
+            # ASCII E.164 only (contacts.phones): the list is matched by equal phones.
+            models.CheckConstraint(
+                condition=models.Q(phone__regex=E164_PATTERN), name="dnc_phone_ascii_e164"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -14,7 +14,6 @@ entry (Virginia: honour a stop for 10 years; shared/reference/compliance.md).
 """
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -28,7 +27,7 @@ from django.utils import timezone
 from accounts.models import Account
 from contacts import csvfile
 from contacts.models import Contact
-from contacts.phones import InvalidPhone, normalize_phone
+from contacts.phones import InvalidPhone, ascii_digits, normalize_phone
 from providers.base import RECIPIENT_REFUSED_CODES
 
 from . import hooks
@@ -53,7 +52,7 @@ def dnc_list(*, account: Account, q: str = "") -> QuerySet[DncEntry]:
     q = q.strip()
     if q:
         match = Q(note__icontains=q)
-        digits = re.sub(r"\D", "", q)
+        digits = ascii_digits(q)
         if len(digits) >= 3:
             match |= Q(phone__contains=digits)
         entries = entries.filter(match)

@@ -59,7 +59,7 @@ from django.utils import dateparse
 from accounts.models import Account
 
 from .models import Pool, SmsStatus, TimezoneSource, TribeKind
-from .phones import try_normalize_phone
+from .phones import ascii_digits, try_normalize_phone
 
 OPS = ("eq", "ne", "in", "not_in", "contains", "gt", "gte", "lt", "lte", "exists")
 MAX_DEPTH = 5  # nested groups, and Tribes referring to Tribes
@@ -257,7 +257,9 @@ class _Compiler:
         elif op in ("in", "not_in"):
             q = Q(In(column, values))
         elif op == "contains":
-            q = Q(IContains(F(field), str(value)))
+            # A phone is stored in ASCII digits: "５５５" looks for "555".
+            needle = (ascii_digits(str(value)) or str(value)) if field == "phone" else str(value)
+            q = Q(IContains(F(field), needle))
         else:  # a blank value has no place in an order
             q = ~Q(**{field: ""}) & Q(_ORDER[op](column, values[0]))
         return ~q if op in ("ne", "not_in") else q

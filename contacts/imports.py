@@ -26,6 +26,7 @@ import io
 import json
 import re
 import time
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -192,9 +193,10 @@ _PASTE_SPLIT = re.compile(r"[\r\n,;\t]+")
 def paste_entries(text: str) -> list[str]:
     """The numbers in pasted text: one per line, or separated by commas, semicolons,
     tabs or spaces. '(503) 555-0100' stays one number; a line of several numbers
-    separated by spaces is split when every part is a phone."""
+    separated by spaces is split when every part is a phone. Full-width and ideographic
+    separators (`，`, `；`) count too (NFKC folds them, contacts.phones)."""
     entries: list[str] = []
-    for piece in _PASTE_SPLIT.split(text or ""):
+    for piece in _PASTE_SPLIT.split(unicodedata.normalize("NFKC", text or "")):
         piece = piece.strip()
         if not piece:
             continue

@@ -3,6 +3,8 @@ from django.db import models
 
 from accounts.models import Account
 
+from .phones import E164_PATTERN
+
 
 class Pool(models.TextChoices):
     CONTACT = "contact", "Contact"  # people who gave us their number (relationship)
@@ -53,7 +55,12 @@ class Contact(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["account", "phone"], name="one_contact_per_phone_per_account"
-            )
+            ),
+            # One spelling per number (ASCII E.164, contacts.phones): a `+15035５50189`
+            # twin would escape the real number's opt-out and DNC entry.
+            models.CheckConstraint(
+                condition=models.Q(phone__regex=E164_PATTERN), name="contact_phone_ascii_e164"
+            ),
         ]
         indexes = [
             models.Index(fields=["account", "sms_status"]),

@@ -4,7 +4,7 @@ from django.shortcuts import get_object_or_404
 from accounts.models import Account
 
 from .models import Contact, EngagementEvent, EventType
-from .phones import try_normalize_phone
+from .phones import ascii_digits, try_normalize_phone
 
 
 def access_contact(*, account: Account, contact_id: int) -> Contact:
@@ -27,7 +27,7 @@ def contact_list(*, account: Account, phone: str = "", q: str = "") -> QuerySet[
                 | Q(preferred_name__icontains=word)
                 | Q(city__icontains=word)
             )
-            digits = "".join(ch for ch in word if ch.isdigit())
+            digits = ascii_digits(word)
             if len(digits) >= 3:
                 term |= Q(phone__contains=digits)
             terms &= term

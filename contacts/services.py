@@ -10,6 +10,7 @@ from accounts.models import Account
 
 from .geo import guess_timezone, state_for_zip
 from .models import Contact, EngagementEvent, TimezoneSource
+from .phones import is_e164, normalize_phone
 
 CONTACT_FIELDS = (
     "first_name",
@@ -41,11 +42,20 @@ def _fill_state_from_zip(data: dict[str, Any]) -> None:
             data["state"] = state
 
 
+def _stored_phone(phone: str) -> str:
+    """ASCII E.164 as given (the callers have parsed it); any other spelling through
+    `normalize_phone`, so `+15035５50189` can never become a contact of its own."""
+    return phone if is_e164(phone) else normalize_phone(phone)
+
+
 def contact_upsert(*, account: Account, phone: str, data: dict[str, Any]) -> tuple[Contact, bool]:
     """Create the contact, or update the existing one with that phone (one per phone).
 
-    `phone` must already be E.164. Returns (contact, created).
+    `phone` should already be E.164; anything else is normalised here so no caller can
+    create a second spelling of a number (InvalidPhone if it is none).
+    Returns (contact, created).
     """
+    phone = _stored_phone(phone)
     data = {k: v for k, v in data.items() if k in CONTACT_FIELDS}
     _fill_state_from_zip(data)
     for _ in range(2):  # a concurrent insert of the same phone loses the race once, then updates
@@ -65,6 +75,8 @@ def contact_upsert(*, account: Account, phone: str, data: dict[str, Any]) -> tup
 
 def contact_update(*, contact: Contact, data: dict[str, Any]) -> Contact:
     data = {k: v for k, v in data.items() if k in CONTACT_FIELDS or k == "phone"}
+    if "phone" in data:
+        data["phone"] = _stored_phone(data["phone"])
     if "zip" in data and "state" not in data:
         _fill_state_from_zip(data)
     changed = [k for k, v in data.items() if getattr(contact, k) != v]

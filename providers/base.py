@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 from django.utils.dateparse import parse_datetime
 
+from contacts.phones import try_normalize_phone
+
 NumberKind = Literal["long", "toll_free", "short"]
 RegistrationState = Literal["pending", "approved", "rejected"]
 
@@ -289,9 +291,12 @@ class MessagingProvider(abc.ABC):
 
 # --- Telnyx event parsing (shared: the simulator speaks the same format) ----------------
 def _phone(party: Any) -> str:
-    if isinstance(party, dict):
-        return str(party.get("phone_number") or "")
-    return str(party or "")
+    """The party's number as we store numbers (ASCII E.164), so a webhook that spells a
+    phone another way (spaces, other digits) still finds its contact, opt-out and DNC
+    entry; a short code or an alphanumeric sender is kept as given."""
+    raw = party.get("phone_number") if isinstance(party, dict) else party
+    text = str(raw or "").strip()
+    return try_normalize_phone(text) or text
 
 
 def _cost(value: Any) -> Decimal | None:

@@ -90,6 +90,16 @@ def test_admin_adds_a_contact_with_a_messy_phone(account, admin_web):
     assert b"+15035550142" in response.content
 
 
+def test_a_phone_typed_with_a_full_width_digit_is_the_existing_contact(account, admin_web):
+    """Issue 14: `503-5５5-0142` was stored as `+15035５50142`, a second contact."""
+    existing = make_contact(account, "+15035550142", first_name="Grace")
+    response = admin_web.post(
+        reverse("contact-add"), {"phone": "503-5５5-0142", "pool": "contact"}, follow=True
+    )
+    assert b"already existed" in response.content
+    assert list(Contact.objects.filter(account=account)) == [existing]
+
+
 def test_adding_an_existing_phone_updates_that_contact(account, admin_web):
     existing = make_contact(account, "+15035550142", first_name="Old", city="Salem")
     response = admin_web.post(
