@@ -141,8 +141,26 @@ class MacroSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_by", "created_at"]
 
 
+class ConversationIdsField(serializers.ListField):
+    """Conversation ids, read by `services.macro_send_ids`: a list longer than
+    settings.MACRO_SEND_MAX_CONVERSATIONS is a 400 naming the cap before any item is
+    validated (DRF's ListField validates every item before its max_length)."""
+
+    child = serializers.IntegerField()
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list):
+            self.fail("not_a_list", input_type=type(data).__name__)
+        try:
+            return services.macro_send_ids(data)
+        except services.ConversationInputError as exc:
+            raise ValidationError(exc.message) from exc
+
+
 class MacroSendInputSerializer(serializers.Serializer):
-    conversation_ids = serializers.ListField(child=serializers.IntegerField(), allow_empty=False)
+    conversation_ids = ConversationIdsField(
+        help_text="At most MACRO_SEND_MAX_CONVERSATIONS (500) ids; more is a 400."
+    )
 
 
 class MacroOutcomeSerializer(serializers.Serializer):
