@@ -365,3 +365,20 @@ def test_the_macros_page_offers_edit_and_delete_only_where_allowed(role: str):
     assert (their_edit in html) is (role in STAFF)
     assert (their_delete in html) is (role in STAFF)
     assert ("New macro" in html) is (role in WORKERS)
+
+
+def test_a_field_users_spam_mark_is_refused_with_the_reason_and_lists_nothing():
+    """A compliance officer's expectation: the do-not-contact list changes only by the
+    roles that may change it, and a thread marked spam always means a listed number.
+    So a field user's spam mark is refused (not a spam mark that skips the list)."""
+    world = make_world("field")
+
+    api = world.api().patch(_conv(world), {"status": "spam"}, format="json")
+    page = _update(world, action="spam")
+
+    assert api.status_code == 403 and "do-not-contact" in api.json()["detail"]
+    assert page.status_code == 403 and "do-not-contact" in page.content.decode()
+    assert _thread_status(world) == "open"
+    assert not DncEntry.objects.filter(phone=THEM).exists()
+    # Resolving, tagging and snoozing their own thread stay theirs.
+    assert world.api().patch(_conv(world), {"tags": ["rude"]}, format="json").status_code == 200
