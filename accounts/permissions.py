@@ -157,8 +157,8 @@ DESCRIPTIONS: dict[Capability, str] = {
     _C.REPLY_CONVERSATIONS: "reply to or change conversations",
     _C.ASSIGN_CONVERSATIONS: "assign conversations",
     _C.MARK_SPAM: (
-        "mark a conversation as spam: that puts the number on the do-not-contact list, "
-        "which admins and managers decide"
+        "mark a thread or a contact as spam: that puts the number on the do-not-contact "
+        "list, which admins and managers keep; ask one of them"
     ),
     _C.EDIT_MACROS: "create or change macros",
     _C.EDIT_ANY_MACRO: "change or delete another member's macro",

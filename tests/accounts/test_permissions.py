@@ -109,3 +109,12 @@ def test_macros_are_changed_by_their_author_or_a_role_that_may_change_anyones(ro
     assert can(member, C.EDIT_MACROS, _Macro(created_by_id=7)) is own
     assert can(member, C.EDIT_MACROS, _Macro(created_by_id=8)) is anyones
     assert can(member, C.EDIT_MACROS, _Macro(created_by_id=None)) is anyones
+
+
+def test_every_refusal_is_a_sentence_not_a_code():
+    from accounts.permissions import DESCRIPTIONS, refusal
+
+    assert set(DESCRIPTIONS) == set(Capability)
+    assert refusal("field", C.MANAGE_DNC) == (
+        "Your role (Field user) may not change the do-not-contact list."
+    )
