@@ -29,7 +29,8 @@ refused. Two rules live here rather than in the views:
   user is refused, 403, and the page says to ask an admin or a manager), rather than
   a spam mark that silently skips the DNC list.
 - **Ownership** (`OWN_OR_ANY`): with an object, `can(membership, EDIT_MACROS, macro)`
-  allows one's own macro (`created_by`), anyone's only with `EDIT_ANY_MACRO`.
+  allows one's own macro (`created_by`), anyone's only with `EDIT_ANY_MACRO`; message
+  templates the same (`EDIT_TEMPLATES`, `EDIT_ANY_TEMPLATE`: admins).
 """
 
 from enum import StrEnum
@@ -62,6 +63,8 @@ class Capability(StrEnum):
     ASSIGN_CONVERSATIONS = "assign_conversations"  # hand a thread to a member
     EDIT_MACROS = "edit_macros"  # create macros; change or delete one's own
     EDIT_ANY_MACRO = "edit_any_macro"  # change or delete another member's macro
+    EDIT_TEMPLATES = "edit_templates"  # change or delete one's own message templates
+    EDIT_ANY_TEMPLATE = "edit_any_template"  # another member's shared ones, the starters
     SIMULATE = "simulate"  # inject simulated carrier traffic
     # Everything the account holds on one phone number (personal data): admin, manager.
     EXPORT_AUDIT_TRAIL = "export_audit_trail"
@@ -86,6 +89,7 @@ MATRIX: dict[str, frozenset[Capability]] = {
     Role.MANAGER: frozenset(
         {
             _C.COMPOSE,
+            _C.EDIT_TEMPLATES,
             _C.SEND,
             _C.AUTOMATE,
             _C.PAUSE_CAMPAIGN,
@@ -139,11 +143,16 @@ REQUIRES: dict[Capability, frozenset[Capability]] = {
     _C.ASSIGN_CONVERSATIONS: frozenset({_C.REPLY_CONVERSATIONS}),
     _C.EDIT_MACROS: frozenset({_C.REPLY_CONVERSATIONS}),
     _C.EDIT_ANY_MACRO: frozenset({_C.EDIT_MACROS}),
+    _C.EDIT_TEMPLATES: frozenset({_C.COMPOSE}),
+    _C.EDIT_ANY_TEMPLATE: frozenset({_C.EDIT_TEMPLATES}),
 }
 
 # With an object: the capability covers the member's own (`obj.created_by_id`); another
 # member's needs the second one.
-OWN_OR_ANY: dict[Capability, Capability] = {_C.EDIT_MACROS: _C.EDIT_ANY_MACRO}
+OWN_OR_ANY: dict[Capability, Capability] = {
+    _C.EDIT_MACROS: _C.EDIT_ANY_MACRO,
+    _C.EDIT_TEMPLATES: _C.EDIT_ANY_TEMPLATE,
+}
 
 # What each capability lets one do, for refusals: "Your role (Viewer) may not …".
 DESCRIPTIONS: dict[Capability, str] = {
@@ -162,6 +171,8 @@ DESCRIPTIONS: dict[Capability, str] = {
     ),
     _C.EDIT_MACROS: "create or change macros",
     _C.EDIT_ANY_MACRO: "change or delete another member's macro",
+    _C.EDIT_TEMPLATES: "change message templates",
+    _C.EDIT_ANY_TEMPLATE: "change or delete another member's template",
     _C.VIEW_NUMBERS: "see the phone numbers",
     _C.MANAGE_NUMBERS: "manage phone numbers",
     _C.VIEW_STATS: "see campaign statistics",

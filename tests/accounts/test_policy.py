@@ -24,7 +24,7 @@ from compliance.models import DncEntry
 from contacts.models import Contact
 from conversations.models import Conversation, Macro
 from tests.factories import api_client, make_account, make_contact, make_number
-from texting.models import Campaign, CampaignStatus, Message
+from texting.models import Campaign, CampaignStatus, Message, MessageTemplate
 
 pytestmark = [
     pytest.mark.django_db,
@@ -68,6 +68,8 @@ class World:
     their_macro: Macro
     dnc_entry: DncEntry
     campaign: Campaign  # sending
+    own_template: MessageTemplate
+    their_template: MessageTemplate  # shared by the other admin
 
     def api(self):
         return api_client(self.actor, self.thread.account)
@@ -111,6 +113,12 @@ def make_world(role: str) -> World:
             body="Hi",
             status=CampaignStatus.SENDING,
             sender_ids=[ours.pk],
+        ),
+        own_template=MessageTemplate.objects.create(
+            account=account, name="My template", body="Mine", created_by=actor
+        ),
+        their_template=MessageTemplate.objects.create(
+            account=account, name="Team template", body="Theirs", created_by=owner, shared=True
         ),
     )
 
@@ -297,6 +305,37 @@ ACTIONS = [
             w.web().post(reverse("campaign-status-control", args=[w.campaign.pk, "resume"]), **HX),
         )[1],
         done=lambda w: Campaign.objects.get(pk=w.campaign.pk).status == CampaignStatus.SENDING,
+    ),
+    Action(
+        "template.edit_own",
+        STAFF,
+        api=lambda w: w.api().patch(
+            f"/api/v1/templates/{w.own_template.pk}/", {"body": "Edited"}, format="json"
+        ),
+        ui=lambda w: w.web().post(
+            reverse("template-change", args=[w.own_template.pk, "edit"]),
+            {"name": "My template", "body": "Edited"},
+        ),
+        done=lambda w: MessageTemplate.objects.get(pk=w.own_template.pk).body == "Edited",
+    ),
+    Action(
+        "template.edit_any",
+        ADMIN,
+        api=lambda w: w.api().patch(
+            f"/api/v1/templates/{w.their_template.pk}/", {"body": "Edited"}, format="json"
+        ),
+        ui=lambda w: w.web().post(
+            reverse("template-change", args=[w.their_template.pk, "edit"]),
+            {"name": "Team template", "body": "Edited", "shared": "on"},
+        ),
+        done=lambda w: MessageTemplate.objects.get(pk=w.their_template.pk).body == "Edited",
+    ),
+    Action(
+        "template.delete_any",
+        ADMIN,
+        api=lambda w: w.api().delete(f"/api/v1/templates/{w.their_template.pk}/"),
+        ui=lambda w: w.web().post(reverse("template-change", args=[w.their_template.pk, "delete"])),
+        done=lambda w: not MessageTemplate.objects.filter(pk=w.their_template.pk).exists(),
     ),
     Action(
         "numbers.view",
