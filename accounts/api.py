@@ -6,7 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from .permissions import Capability, can
+from .permissions import Capability, can, refusal
 from .selectors import AccountResolutionError, membership_for_request
 
 SESSION_ACCOUNT_KEY = "account_slug"
@@ -51,10 +51,8 @@ class HasCapability(permissions.BasePermission):
             return False
         membership = resolve_membership(request)
         needed = required_capability(view, request)
-        if not can(membership.role, needed):
-            raise exceptions.PermissionDenied(
-                f"Your role ({membership.role}) may not {needed.value.replace('_', ' ')}."
-            )
+        if not can(membership, needed):
+            raise exceptions.PermissionDenied(refusal(membership, needed))
         return True
 
 

@@ -8,5 +8,5 @@ def current_account(request):
     return {
         "current_account": membership.account,
         "current_membership": membership,
-        "can": {cap.value: can(membership.role, cap) for cap in Capability},
+        "can": {cap.value: can(membership, cap) for cap in Capability},
     }

@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from functools import wraps
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.contrib import messages
@@ -16,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from .api import SESSION_ACCOUNT_KEY
 from .forms import AccountSettingsForm
-from .permissions import Capability, can
+from .permissions import Capability, can, require
 from .selectors import AccountResolutionError, membership_for_request, memberships_for_user
 from .services import account_update_settings
 
@@ -41,10 +42,8 @@ def member_page(capability: Capability | None = None, *, nav: str = "") -> Calla
             )
             if request.membership is None:
                 return render(request, "accounts/no_account.html", status=403)
-            if capability is not None and not can(request.membership.role, capability):
-                raise PermissionDenied(
-                    f"Your role ({request.membership.get_role_display()}) may not do this here."
-                )
+            if capability is not None:
+                require(request.membership, capability)
             # Pages show times in the account's zone (render() renders inside the view).
             with timezone.override(_zone(request.account.timezone)):
                 return view(request, *args, **kwargs)
@@ -61,12 +60,10 @@ def _zone(name: str) -> ZoneInfo | None:
         return None  # UTC, the server default
 
 
-def require_capability(request: HttpRequest, capability: Capability) -> None:
-    """For a page everyone may read but only some may change (a POST, a form)."""
-    if not can(request.membership.role, capability):
-        raise PermissionDenied(
-            f"Your role ({request.membership.get_role_display()}) may not do this here."
-        )
+def require_capability(request: HttpRequest, capability: Capability, obj: Any = None) -> None:
+    """For a page everyone may read but only some may change (a POST, a form); with
+    `obj`, the ownership rules of accounts.permissions apply (403 with the reason)."""
+    require(request.membership, capability, obj)
 
 
 @require_POST

@@ -1,7 +1,8 @@
 """The do-not-contact list API: list and search, add, remove, CSV import, mark as spam.
 
 Everyone in the account reads the list; admins and managers change it
-(`Capability.MANAGE_DNC`). Services raise Django ValidationErrors keyed by field; they
+(`Capability.MANAGE_DNC`) and mark contacts as spam (`Capability.MARK_SPAM`, which needs
+the former). Services raise Django ValidationErrors keyed by field; they
 come back as 400s naming the field, and nothing changes.
 """
 
@@ -150,7 +151,7 @@ class DncImportApi(AccountScopedMixin, generics.GenericAPIView):
 
 
 class ContactSpamApi(AccountScopedMixin, generics.GenericAPIView):
-    capabilities = {"POST": Capability.MANAGE_DNC}
+    capabilities = {"POST": Capability.MARK_SPAM}
     serializer_class = DncEntrySerializer
 
     @extend_schema(

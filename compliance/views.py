@@ -133,7 +133,7 @@ def dnc_import_page(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@member_page(Capability.MANAGE_DNC, nav="contacts")
+@member_page(Capability.MARK_SPAM, nav="contacts")
 def contact_spam_page(request: HttpRequest, contact_id: int) -> HttpResponse:
     contact = access_contact(account=request.account, contact_id=contact_id)
     entry, created = contact_mark_spam(contact=contact, actor=request.user)

@@ -335,6 +335,11 @@ DISPATCH_MAX_IN_FLIGHT = env.int("DISPATCH_MAX_IN_FLIGHT", default=48)
 # there are: the Procfile's dispatcher has 2; extra kicks expire unused).
 DISPATCH_KICK_LOOPS = env.int("DISPATCH_KICK_LOOPS", default=4)
 
+# --- Macro send (conversations, issue 14) ---------------------------------------------
+# Conversations one macro send may name (API and inbox): a longer list is a 400 naming
+# the cap before any id is read, so a request cannot cost the web process minutes.
+MACRO_SEND_MAX_CONVERSATIONS = env.int("MACRO_SEND_MAX_CONVERSATIONS", default=500)
+
 # --- Production hardening (active whenever DEBUG is off) ----------------------------
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

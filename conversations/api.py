@@ -2,6 +2,9 @@
 
 Scope (accounts.permissions.ConversationScope): a thread outside what the member may
 see is a 404, like another account's; a viewer reads but may not reply or change (403).
+The role checks are the pages' own (accounts.permissions.can): assigning and marking
+spam are the service's `update_requires`; a macro is changed or deleted by its author,
+or by a role that may change anyone's.
 """
 
 from drf_spectacular.utils import (
@@ -15,7 +18,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from accounts.api import AccountScopedMixin
-from accounts.permissions import Capability
+from accounts.permissions import Capability, require
 from texting.models import Message
 
 from . import selectors, services
@@ -138,8 +141,26 @@ class MacroSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_by", "created_at"]
 
 
+class ConversationIdsField(serializers.ListField):
+    """Conversation ids, read by `services.macro_send_ids`: a list longer than
+    settings.MACRO_SEND_MAX_CONVERSATIONS is a 400 naming the cap before any item is
+    validated (DRF's ListField validates every item before its max_length)."""
+
+    child = serializers.IntegerField()
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list):
+            self.fail("not_a_list", input_type=type(data).__name__)
+        try:
+            return services.macro_send_ids(data)
+        except services.ConversationInputError as exc:
+            raise ValidationError(exc.message) from exc
+
+
 class MacroSendInputSerializer(serializers.Serializer):
-    conversation_ids = serializers.ListField(child=serializers.IntegerField(), allow_empty=False)
+    conversation_ids = ConversationIdsField(
+        help_text="At most MACRO_SEND_MAX_CONVERSATIONS (500) ids; more is a 400."
+    )
 
 
 class MacroOutcomeSerializer(serializers.Serializer):
@@ -210,7 +231,10 @@ class ConversationDetailApi(ConversationScopedMixin, generics.GenericAPIView):
         data.is_valid(raise_exception=True)
         try:
             conversation = services.conversation_update(
-                conversation=conversation, actor=request.user, data=dict(data.validated_data)
+                conversation=conversation,
+                actor=request.user,
+                data=dict(data.validated_data),
+                membership=self.membership,
             )
         except services.ConversationInputError as exc:
             return _field_error(exc)
@@ -277,7 +301,7 @@ class ConversationMessagesApi(ConversationScopedMixin, generics.GenericAPIView):
 
 
 class MacroListCreateApi(AccountScopedMixin, generics.GenericAPIView):
-    capabilities = {"GET": Capability.VIEW_CONVERSATIONS, "POST": Capability.REPLY_CONVERSATIONS}
+    capabilities = {"GET": Capability.VIEW_CONVERSATIONS, "POST": Capability.EDIT_MACROS}
     serializer_class = MacroSerializer
 
     @extend_schema(operation_id="macros_list")
@@ -302,8 +326,8 @@ class MacroListCreateApi(AccountScopedMixin, generics.GenericAPIView):
 class MacroDetailApi(AccountScopedMixin, generics.GenericAPIView):
     capabilities = {
         "GET": Capability.VIEW_CONVERSATIONS,
-        "PATCH": Capability.REPLY_CONVERSATIONS,
-        "DELETE": Capability.REPLY_CONVERSATIONS,
+        "PATCH": Capability.EDIT_MACROS,
+        "DELETE": Capability.EDIT_MACROS,
     }
     serializer_class = MacroSerializer
 
@@ -312,9 +336,15 @@ class MacroDetailApi(AccountScopedMixin, generics.GenericAPIView):
             MacroSerializer(selectors.access_macro(account=self.account, macro_id=pk)).data
         )
 
+    def _editable(self, pk: int) -> Macro:
+        """The macro, if this member may change it (their own, or EDIT_ANY_MACRO)."""
+        macro = selectors.access_macro(account=self.account, macro_id=pk)
+        require(self.membership, Capability.EDIT_MACROS, macro)
+        return macro
+
     @extend_schema(request=MacroSerializer, responses=MacroSerializer)
     def patch(self, request, pk: int):
-        macro = selectors.access_macro(account=self.account, macro_id=pk)
+        macro = self._editable(pk)
         data = {k: request.data[k] for k in ("name", "body") if k in request.data}
         try:
             macro = services.macro_update(macro=macro, data=data)
@@ -323,7 +353,7 @@ class MacroDetailApi(AccountScopedMixin, generics.GenericAPIView):
         return Response(MacroSerializer(macro).data)
 
     def delete(self, request, pk: int):
-        services.macro_delete(macro=selectors.access_macro(account=self.account, macro_id=pk))
+        services.macro_delete(macro=self._editable(pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages as flash
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -21,7 +20,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST
 
 from accounts.models import Membership
-from accounts.permissions import Capability, ConversationScope, can, conversation_scope
+from accounts.permissions import Capability, NotAllowed, can
 from accounts.views import member_page, require_capability
 from contacts.models import Tribe
 from texting.media import MAX_MEDIA_PER_MESSAGE, MediaError, media_upload_file, media_urls
@@ -73,15 +72,17 @@ def _vary(response: HttpResponse) -> HttpResponse:
 
 
 def _may_reply(request: HttpRequest) -> bool:
-    return can(request.membership.role, Capability.REPLY_CONVERSATIONS)
+    return can(request.membership, Capability.REPLY_CONVERSATIONS)
 
 
 def _may_assign(request: HttpRequest) -> bool:
     """Handing threads to others: admins and managers (a field user works their own)."""
-    return conversation_scope(request.membership.role) in (
-        ConversationScope.ALL,
-        ConversationScope.ASSIGNED_AND_SHARED,
-    ) and _may_reply(request)
+    return can(request.membership, Capability.ASSIGN_CONVERSATIONS)
+
+
+def _may_mark_spam(request: HttpRequest) -> bool:
+    """Spam lists the phone on the DNC list: admins and managers (accounts.permissions)."""
+    return can(request.membership, Capability.MARK_SPAM)
 
 
 # --- the inbox ------------------------------------------------------------------------
@@ -213,6 +214,7 @@ def _header_context(request: HttpRequest, conversation: Conversation) -> dict[st
         "members": _members(request) if _may_assign(request) else [],
         "may_reply": _may_reply(request),
         "may_assign": _may_assign(request),
+        "may_mark_spam": _may_mark_spam(request),
         "statuses": ConversationStatus.choices,
     }
 
@@ -365,15 +367,18 @@ def thread_update(request: HttpRequest, conversation_id: int) -> HttpResponse:
     status, error = 200, None
     try:
         data = _update_data(request)
-        if "assigned_to" in data and not _may_assign(request):
-            raise PermissionDenied("Your role may not assign conversations.")
         if data.get("snooze_until"):
             data["snooze_until"] = _local_datetime(request, data["snooze_until"])
+        # The role check is the service's (update_requires), the API's too.
         conversation = services.conversation_update(
-            conversation=conversation, actor=request.user, data=data
+            conversation=conversation, actor=request.user, data=data, membership=request.membership
         )
     except services.ConversationInputError as exc:
         status, error = 400, _field_error(exc)
+    except NotAllowed as exc:
+        if not request.htmx:
+            raise  # the 403 page, with the sentence
+        status, error = 403, {"field": "action", "message": str(exc)}
     if not request.htmx:
         if error:
             flash.error(request, error["message"])
@@ -444,10 +449,10 @@ def macro_send_view(request: HttpRequest) -> HttpResponse:
 
 @member_page(Capability.VIEW_CONVERSATIONS, nav="conversations")
 def macro_list_page(request: HttpRequest) -> HttpResponse:
-    editable = _may_reply(request)
+    editable = can(request.membership, Capability.EDIT_MACROS)  # may write new ones
     error, values = None, {}
     if request.method == "POST":
-        require_capability(request, Capability.REPLY_CONVERSATIONS)
+        require_capability(request, Capability.EDIT_MACROS)
         values = {"name": request.POST.get("name", ""), "body": request.POST.get("body", "")}
         try:
             macro = services.macro_create(account=request.account, actor=request.user, **values)
@@ -456,11 +461,14 @@ def macro_list_page(request: HttpRequest) -> HttpResponse:
         else:
             flash.success(request, f"Saved the macro “{macro.name}”.")
             return redirect("macro-list")
+    macros = list(macro_list(account=request.account))
+    for macro in macros:  # Edit and Delete only where they would be allowed
+        macro.editable = can(request.membership, Capability.EDIT_MACROS, macro)
     return render(
         request,
         "conversations/macros.html",
         {
-            "macros": macro_list(account=request.account),
+            "macros": macros,
             "editable": editable,
             "error": error,
             "values": values,
@@ -472,8 +480,8 @@ def macro_list_page(request: HttpRequest) -> HttpResponse:
 
 @member_page(Capability.VIEW_CONVERSATIONS, nav="conversations")
 def macro_edit_page(request: HttpRequest, macro_id: int) -> HttpResponse:
-    require_capability(request, Capability.REPLY_CONVERSATIONS)
     macro = access_macro(account=request.account, macro_id=macro_id)
+    require_capability(request, Capability.EDIT_MACROS, macro)  # own, or anyone's
     error = None
     values = {"name": macro.name, "body": macro.body}
     if request.method == "POST":
@@ -496,8 +504,8 @@ def macro_edit_page(request: HttpRequest, macro_id: int) -> HttpResponse:
 @require_POST
 @member_page(Capability.VIEW_CONVERSATIONS, nav="conversations")
 def macro_delete_view(request: HttpRequest, macro_id: int) -> HttpResponse:
-    require_capability(request, Capability.REPLY_CONVERSATIONS)
     macro = access_macro(account=request.account, macro_id=macro_id)
+    require_capability(request, Capability.EDIT_MACROS, macro)  # own, or anyone's
     name = macro.name
     services.macro_delete(macro=macro)
     flash.success(request, f"Deleted the macro “{name}”.")

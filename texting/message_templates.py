@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from accounts.models import Account
+from accounts.models import Account, Membership
 from accounts.permissions import Capability, can
 
 from .models import MessageTemplate
@@ -110,9 +110,10 @@ def access_template(*, account: Account, user: AbstractBaseUser, template_id: in
 
 
 def can_change(*, template: MessageTemplate, user: AbstractBaseUser, role: str) -> bool:
-    if template.created_by_id is not None and template.created_by_id == user.pk:
-        return True
-    return can(role, Capability.MANAGE_ACCOUNT)
+    """Its owner, or an admin (the starters too): the ownership rule of
+    accounts.permissions (`EDIT_TEMPLATES` / `EDIT_ANY_TEMPLATE`)."""
+    actor = Membership(user_id=user.pk, role=role)  # not saved: who, in which role
+    return can(actor, Capability.EDIT_TEMPLATES, template)
 
 
 def _clean(data: dict[str, Any], *, account: Account) -> dict[str, Any]:
