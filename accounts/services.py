@@ -229,7 +229,8 @@ class IssuedToken:
 
 @transaction.atomic
 def api_token_issue(*, user: AbstractBaseUser, name: str = "") -> IssuedToken:
-    """A new token for `user`; beyond API_TOKENS_PER_USER the oldest ones are revoked."""
+    """A new token for `user`; beyond API_TOKENS_PER_USER the oldest ones are revoked
+    (which also bounds the expired rows a user can leave behind)."""
     key = secrets.token_hex(20)
     token = ApiToken.objects.create(
         user=user,
@@ -275,11 +276,6 @@ def api_tokens_revoke(*, user: AbstractBaseUser, token_id: int | None = None) ->
     deleted, _ = tokens.delete()
     if deleted:
         logger.info("revoked %d API token(s) of user %s", deleted, user.pk)
-    return deleted
-
-
-def api_tokens_purge_expired() -> int:
-    deleted, _ = ApiToken.objects.filter(expires_at__lte=timezone.now()).delete()
     return deleted
 
 

@@ -109,6 +109,7 @@ def test_logging_out_of_the_ui_ends_the_users_api_tokens():
     make_member(make_account(), "admin", "ada")
     key = issue("ada")["token"]
     browser = signed_in("ada")
+    assert works(key)  # signing in (last_login saved) ends nothing
     assert browser.post("/logout/").status_code == 302
     assert not works(key)
     assert browser.get("/settings/").status_code == 302  # back to the sign-in page
