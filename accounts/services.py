@@ -286,8 +286,38 @@ def api_tokens_revoke(*, user: AbstractBaseUser, token_id: int | None = None) ->
 # the username (or IP) is refused, correct password or not, until its window ends. A
 # success resets nothing: it would let an attacker on another IP guess on. Redis down:
 # logins go on unthrottled (a warning is logged) rather than nobody logging in.
+#
+# Each attempt is counted *before* its password is checked (one Lua script: count,
+# refuse over the limit) and given back if the password was right, so a burst of
+# parallel guesses gets no more password checks than the limit.
 
 _LOGIN_PREFIX = "login:fail:"
+
+# KEYS: the counters; ARGV[1]: the window (s), ARGV[1 + i]: KEYS[i]'s limit. Returns 0
+# with every counter taken, or the seconds to wait (and takes none).
+_RESERVE_LUA = """
+local wait = 0
+for i, key in ipairs(KEYS) do
+  local count = redis.call('INCR', key)
+  local ttl = redis.call('TTL', key)
+  if ttl < 0 then
+    redis.call('EXPIRE', key, ARGV[1])
+    ttl = tonumber(ARGV[1])
+  end
+  if count > tonumber(ARGV[i + 1]) and ttl > wait then wait = ttl end
+end
+if wait > 0 then
+  for _, key in ipairs(KEYS) do redis.call('DECR', key) end
+end
+return wait
+"""
+# Gives an attempt back (a right password); a counter whose window ended stays gone.
+_RELEASE_LUA = """
+for _, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then redis.call('DECR', key) end
+end
+return 0
+"""
 
 
 class LoginThrottled(Exception):
@@ -304,6 +334,12 @@ def _login_redis(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
 
 
+@cache
+def _login_scripts(url: str) -> tuple[Any, Any]:
+    client = _login_redis(url)
+    return client.register_script(_RESERVE_LUA), client.register_script(_RELEASE_LUA)
+
+
 def _login_keys(username: str, ip: str | None) -> list[tuple[str, int]]:
     # Usernames are hashed: keys of any length or alphabet, and none in Redis in clear.
     name = hashlib.sha256(username.strip().casefold().encode()).hexdigest()[:32]
@@ -314,7 +350,8 @@ def _login_keys(username: str, ip: str | None) -> list[tuple[str, int]]:
 
 
 def login_wait(*, username: str, ip: str | None) -> int:
-    """Seconds before this username / IP may try a password again (0: now)."""
+    """Seconds before this username / IP may try a password again (0: now). A read
+    only: the attempt itself is counted by login_authenticate."""
     keys = _login_keys(username, ip)
     try:
         pipe = _login_redis(settings.REDIS_URL).pipeline(transaction=False)
@@ -333,15 +370,26 @@ def login_wait(*, username: str, ip: str | None) -> int:
     return wait
 
 
-def login_failure_record(*, username: str, ip: str | None) -> None:
+def _login_attempt_take(keys: list[tuple[str, int]]) -> int:
+    reserve, _ = _login_scripts(settings.REDIS_URL)
     try:
-        pipe = _login_redis(settings.REDIS_URL).pipeline(transaction=True)
-        for key, _ in _login_keys(username, ip):
-            pipe.incr(key)
-            pipe.expire(key, settings.LOGIN_FAILURE_WINDOW, nx=True)
-        pipe.execute()
+        return int(
+            reserve(
+                keys=[key for key, _ in keys],
+                args=[settings.LOGIN_FAILURE_WINDOW, *(limit for _, limit in keys)],
+            )
+        )
     except redis.RedisError as exc:
-        logger.warning("login throttle unavailable (%s); failure not counted", exc)
+        logger.warning("login throttle unavailable (%s); not throttling", exc)
+        return 0
+
+
+def _login_attempt_give_back(keys: list[tuple[str, int]]) -> None:
+    _, release = _login_scripts(settings.REDIS_URL)
+    try:
+        release(keys=[key for key, _ in keys])
+    except redis.RedisError as exc:
+        logger.warning("login throttle unavailable (%s)", exc)
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -354,13 +402,13 @@ def login_authenticate(
     *, request: HttpRequest, username: str, password: str
 ) -> AbstractBaseUser | None:
     """`authenticate()` behind the guessing limits: raises LoginThrottled while the
-    username or the client's IP is refused (the password is not even checked), returns
-    the user or None, and counts a failure."""
-    ip = client_ip(request)
-    wait = login_wait(username=username, ip=ip)
+    username or the client's IP is refused (the password is not even checked), else
+    returns the user, or None for a wrong password, which stays counted."""
+    keys = _login_keys(username, client_ip(request))
+    wait = _login_attempt_take(keys)
     if wait:
         raise LoginThrottled(wait)
     user = authenticate(request, username=username, password=password)
-    if user is None:
-        login_failure_record(username=username, ip=ip)
+    if user is not None:
+        _login_attempt_give_back(keys)
     return user

@@ -110,3 +110,32 @@ def test_limits_are_settings(victim, settings):
     assert blocked.status_code == 429
     assert blocked.json()["detail"] == "Too many attempts; try again in 2 minutes."
     assert int(blocked["Retry-After"]) <= 90
+
+
+def test_a_burst_of_parallel_guesses_gets_no_more_tries(settings):
+    """Guesses sent all at once: each is counted before its password is checked, so the
+    limit holds however many arrive together (the username need not even exist)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    def guess(n: int) -> int:
+        try:
+            return token_post("burst-victim", f"guess-{n}", ip=f"198.51.100.{n}").status_code
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = sorted(pool.map(guess, range(8)))
+    limit = settings.LOGIN_FAILURES_PER_USERNAME
+    assert answers == [400] * limit + [429] * (8 - limit)
+
+
+def test_redis_down_signs_in_unthrottled_never_a_500(victim, settings):
+    from tests.servers import free_port
+
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    assert token_post("victim", "guess").status_code == 400
+    assert token_post("victim", GOOD).status_code == 200
+    page = Client().post("/login/", {"username": "victim", "password": GOOD})
+    assert page.status_code == 302
