@@ -83,3 +83,11 @@ def access_member(*, account: Account, user_id: int) -> Membership:
 def api_tokens_for_user(*, user: AbstractBaseUser) -> list[ApiToken]:
     """The user's live tokens, newest first (expired ones are as good as gone)."""
     return list(ApiToken.objects.filter(user=user, expires_at__gt=timezone.now()))
+
+
+def api_tokens_by_user(*, user_ids: list[int]) -> dict[int, list[ApiToken]]:
+    """Live tokens of several users in one query (Settings → Members)."""
+    tokens: dict[int, list[ApiToken]] = {user_id: [] for user_id in user_ids}
+    for token in ApiToken.objects.filter(user_id__in=user_ids, expires_at__gt=timezone.now()):
+        tokens[token.user_id].append(token)
+    return tokens

@@ -22,7 +22,7 @@ from .permissions import Capability, can
 from .selectors import (
     AccountResolutionError,
     access_member,
-    api_tokens_for_user,
+    api_tokens_by_user,
     membership_for_request,
     memberships_for_user,
 )
@@ -159,8 +159,9 @@ def account_settings(request: HttpRequest) -> HttpResponse:
         form = AccountSettingsForm(initial=AccountSettingsForm.initial_for(account))
     members = list(account.memberships.select_related("user").order_by("user__username"))
     if editable:  # admins see (and may revoke) each member's API tokens
+        tokens = api_tokens_by_user(user_ids=[member.user_id for member in members])
         for member in members:
-            member.tokens = api_tokens_for_user(user=member.user)
+            member.tokens = tokens[member.user_id]
     return render(
         request,
         "accounts/settings.html",
