@@ -1,8 +1,44 @@
 from typing import Any
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 
 from .models import Account
+from .services import LoginThrottled, login_authenticate
+
+
+class ThrottledLoginMixin:
+    """AuthenticationForm.clean() through accounts.services.login_authenticate: wrong
+    passwords are counted, and while the username or IP is over its limit the form says
+    so in place (`throttled` is set; the view answers 429) instead of checking it."""
+
+    throttled: LoginThrottled | None = None
+
+    def clean(self) -> dict[str, Any]:
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if username is not None and password:
+            try:
+                self.user_cache = login_authenticate(
+                    request=self.request, username=username, password=password
+                )
+            except LoginThrottled as exc:
+                self.throttled = exc
+                raise ValidationError(exc.message, code="throttled") from None
+            if self.user_cache is None:
+                raise self.get_invalid_login_error()
+            self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
+
+
+class LoginForm(ThrottledLoginMixin, AuthenticationForm):
+    pass
+
+
+class AdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
+    pass
 
 
 class AccountSettingsForm(forms.Form):

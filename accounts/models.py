@@ -74,3 +74,29 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.account.slug} ({self.role})"
+
+
+class ApiToken(models.Model):
+    """An API token (`Authorization: Token <key>`), one per client a user connects.
+
+    Only the SHA-256 of the key is stored: the key is shown once, when issued, and a
+    copy of the database holds nothing that authenticates. (The keys are 160 random
+    bits, so a fast hash is enough; there is nothing to guess.) `key_prefix`, the first
+    characters, lets a person tell their tokens apart in lists.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100, blank=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    key_prefix = models.CharField(max_length=8)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.key_prefix}… ({self.name or 'API token'})"

@@ -1,6 +1,8 @@
 from django.contrib.auth.models import AbstractBaseUser
+from django.http import Http404
+from django.utils import timezone
 
-from .models import Account, Membership
+from .models import Account, ApiToken, Membership
 
 
 class AccountResolutionError(Exception):
@@ -66,3 +68,26 @@ def membership_for_session(*, user: AbstractBaseUser | None, slug: str | None) -
 
 def account_by_slug(*, slug: str) -> Account | None:
     return Account.objects.filter(slug=slug).first()
+
+
+def access_member(*, account: Account, user_id: int) -> Membership:
+    """The account's membership of user `user_id`; another account's member is a 404."""
+    membership = (
+        Membership.objects.select_related("user").filter(account=account, user_id=user_id).first()
+    )
+    if membership is None:
+        raise Http404("No such member.")
+    return membership
+
+
+def api_tokens_for_user(*, user: AbstractBaseUser) -> list[ApiToken]:
+    """The user's live tokens, newest first (expired ones are as good as gone)."""
+    return list(ApiToken.objects.filter(user=user, expires_at__gt=timezone.now()))
+
+
+def api_tokens_by_user(*, user_ids: list[int]) -> dict[int, list[ApiToken]]:
+    """Live tokens of several users in one query (Settings → Members)."""
+    tokens: dict[int, list[ApiToken]] = {user_id: [] for user_id in user_ids}
+    for token in ApiToken.objects.filter(user_id__in=user_ids, expires_at__gt=timezone.now()):
+        tokens[token.user_id].append(token)
+    return tokens

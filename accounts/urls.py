@@ -1,15 +1,16 @@
-from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from . import views
 
 urlpatterns = [
-    path(
-        "login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
-        name="login",
-    ),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("account/password/", views.PasswordChangeView.as_view(), name="password-change"),
     path("account/switch/", views.account_switch, name="account-switch"),
     path("settings/", views.account_settings, name="account-settings"),
+    path(
+        "settings/members/<int:user_id>/tokens/revoke/",
+        views.member_tokens_revoke,
+        name="member-tokens-revoke",
+    ),
 ]

@@ -6,20 +6,28 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from .api import SESSION_ACCOUNT_KEY
-from .forms import AccountSettingsForm
+from .forms import AccountSettingsForm, LoginForm
 from .permissions import Capability, can, require
-from .selectors import AccountResolutionError, membership_for_request, memberships_for_user
-from .services import account_update_settings
+from .selectors import (
+    AccountResolutionError,
+    access_member,
+    api_tokens_by_user,
+    membership_for_request,
+    memberships_for_user,
+)
+from .services import account_update_settings, api_tokens_revoke
 
 View = Callable[..., HttpResponse]
 
@@ -66,6 +74,48 @@ def require_capability(request: HttpRequest, capability: Capability, obj: Any = 
     require(request.membership, capability, obj)
 
 
+class LoginView(auth_views.LoginView):
+    """The sign-in page, behind the password-guessing limits (LoginForm): while they
+    refuse, the page says for how long, with status 429."""
+
+    authentication_form = LoginForm
+    redirect_authenticated_user = True
+
+    def form_invalid(self, form: LoginForm) -> HttpResponse:
+        response = super().form_invalid(form)
+        if form.throttled is not None:
+            response.status_code = 429
+            response["Retry-After"] = str(form.throttled.wait)
+        return response
+
+
+class LogoutView(auth_views.LogoutView):
+    """Logging out of the UI ends the user's API tokens too (issue 14): signing out is
+    the one gesture that must leave nothing signed in behind it."""
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.user.is_authenticated:
+            api_tokens_revoke(user=request.user)
+        return super().post(request, *args, **kwargs)
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Django's form (old password, the AUTH_PASSWORD_VALIDATORS rules). The change
+    ends every other session (Django's session hash) and every API token
+    (accounts.signals); this browser stays signed in."""
+
+    template_name = "accounts/password_change.html"
+    success_url = reverse_lazy("account-settings")
+
+    def form_valid(self, form) -> HttpResponse:
+        response = super().form_valid(form)
+        messages.success(
+            self.request,
+            "Password changed. Your other sessions and your API tokens have been signed out.",
+        )
+        return response
+
+
 @require_POST
 @login_required
 def account_switch(request: HttpRequest) -> HttpResponse:
@@ -104,9 +154,31 @@ def account_settings(request: HttpRequest) -> HttpResponse:
                 return redirect("account-settings")
     elif editable:
         form = AccountSettingsForm(initial=AccountSettingsForm.initial_for(account))
-    members = account.memberships.select_related("user").order_by("user__username")
+    members = list(account.memberships.select_related("user").order_by("user__username"))
+    if editable:  # admins see (and may revoke) each member's API tokens
+        tokens = api_tokens_by_user(user_ids=[member.user_id for member in members])
+        for member in members:
+            member.tokens = tokens[member.user_id]
     return render(
         request,
         "accounts/settings.html",
         {"account": account, "form": form, "editable": editable, "members": members},
     )
+
+
+@require_POST
+@member_page(Capability.MANAGE_ACCOUNT, nav="settings")
+def member_tokens_revoke(request: HttpRequest, user_id: int) -> HttpResponse:
+    """Settings → Members: revoke one of a member's API tokens (`token`), or all."""
+    member = access_member(account=request.account, user_id=user_id)
+    token_id = request.POST.get("token", "")
+    revoked = api_tokens_revoke(
+        user=member.user, token_id=int(token_id) if token_id.isdigit() else None
+    )
+    name = member.user.get_username()
+    if revoked:
+        noun = "token" if revoked == 1 else "tokens"
+        messages.success(request, f"Revoked {revoked} API {noun} of {name}.")
+    else:
+        messages.info(request, f"{name} had no such API token.")
+    return redirect("account-settings")

@@ -64,6 +64,15 @@ def redis_keys_cleared(*patterns: str):
     clear()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_login_failures_from_earlier_runs():
+    """Wrong passwords are counted in Redis for 15 minutes (accounts.services): a run
+    started soon after another must not find its sign-ins refused."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for key in client.scan_iter("login:fail:*"):
+        client.delete(key)
+
+
 @pytest.fixture
 def clean_dispatch_state():
     """No limiter, window log, simulator window or drain-loop ownership left over from

@@ -5,10 +5,10 @@ import itertools
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from accounts.models import Account, Membership
+from accounts.services import api_token_issue
 from contacts.geo import zone_at_local_hour
 from contacts.services import contact_upsert
 from phone_numbers.models import PhoneNumber
@@ -37,10 +37,11 @@ def make_member(account: Account, role: str = "admin", username: str | None = No
 def api_client(user, account: Account | None = None) -> APIClient:
     """An API client authenticated by token, optionally pinned to an account (X-Account)."""
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    key = api_token_issue(user=user, name="tests").key
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     if account is not None:
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}", HTTP_X_ACCOUNT=account.slug)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {key}", HTTP_X_ACCOUNT=account.slug)
+    client.token_key = key  # for tests of the token itself
     return client
 
 

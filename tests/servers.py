@@ -20,9 +20,8 @@ def uvicorn_thread(app, **options) -> Iterator[str]:
     import uvicorn
 
     port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, lifespan="off", log_level="warning", **options
-    )
+    options = {"lifespan": "off", "log_level": "warning", **options}
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
