@@ -315,3 +315,16 @@ def test_no_input_gets_a_server_error(world):
 
     assert count > 2000, count  # every endpoint was reached
     assert not failures, f"{len(failures)} of {count} requests got a 5xx:\n" + "\n".join(failures)
+
+
+def test_a_nul_in_a_page_query_is_a_400_naming_the_parameter(admin_user):
+    """Pages' search boxes pass their text to PostgreSQL as well."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(admin_user)
+    for url in ["/contacts/?q=a%00b", "/conversations/?q=%00", "/dnc/?q=%00"]:
+        response = client.get(url)
+        assert response.status_code == 400, url
+        assert "'q'" in response.content.decode()
+    assert client.get("/contacts/?q=ana").status_code == 200
