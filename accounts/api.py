@@ -1,5 +1,8 @@
 """API plumbing shared by every app: account scoping, capability checks, paging, errors."""
 
+import logging
+
+from django.db import DataError
 from django.http import Http404
 from rest_framework import exceptions, pagination, permissions, status
 from rest_framework.request import Request
@@ -89,8 +92,21 @@ class AccountScopedMixin:
         return self.request.membership
 
 
+log = logging.getLogger(__name__)
+
+
 def exception_handler(exc, context):
     # Django's Http404 for another tenant's id reads the same as a missing one.
     if isinstance(exc, Http404):
         return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, DataError):
+        # PostgreSQL refused a value (class 22: out of range, not representable). The
+        # parsers and serializers check first and name the field; this is the net under
+        # them, so a check that is missing costs a vague 400, never a 500. Logged so
+        # the missing check gets written.
+        log.warning("API: the database refused a value; answered 400", exc_info=exc)
+        return Response(
+            {"detail": "A value in the request is out of range or cannot be stored."},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
     return drf_exception_handler(exc, context)

@@ -116,6 +116,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "accounts.middleware.RejectUnstorableQueryMiddleware",  # NUL in a query: 400 (issue 14)
     # Last on purpose: a sync-only innermost middleware keeps the whole chain in one
     # thread under ASGI (see its docstring). It needs only sessions and auth above it.
     "accounts.middleware.CurrentAccountMiddleware",
@@ -253,6 +254,12 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "accounts.api.Pagination",
+    # NUL, lone surrogates, NaN/Infinity and over-deep JSON are a 400 here (issue 14).
+    "DEFAULT_PARSER_CLASSES": [
+        "accounts.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "accounts.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

@@ -35,6 +35,7 @@ so `NOT`, `CASE WHEN` (the audit) and `exclude()` (the commit) always agree.
 """
 
 import datetime
+import math
 import re
 import zoneinfo
 from collections.abc import Callable
@@ -57,6 +58,7 @@ from django.db.models.lookups import (
 from django.utils import dateparse
 
 from accounts.models import Account
+from accounts.parsers import text_problem
 
 from .models import Pool, SmsStatus, TimezoneSource, TribeKind
 from .phones import ascii_digits, try_normalize_phone
@@ -65,6 +67,9 @@ OPS = ("eq", "ne", "in", "not_in", "contains", "gt", "gte", "lt", "lte", "exists
 MAX_DEPTH = 5  # nested groups, and Tribes referring to Tribes
 MAX_CONDITIONS = 100
 MAX_LIST = 1000  # values of one `in` / `not_in`
+# Numbers compare as PostgreSQL floats: beyond this they lose whole-number precision
+# (and 1e400 is no float at all).
+MAX_NUMBER = 1e15
 
 TEXT_FIELDS = (
     "phone",
@@ -148,6 +153,21 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _scalar_problem(value: Any) -> str:
+    """Why a value cannot be compared in SQL, or "": PostgreSQL refuses NUL in text, and
+    a number beyond a float's range (or NaN) compares with nothing."""
+    if isinstance(value, str):
+        return text_problem(value)
+    if _is_number(value):
+        try:
+            if math.isfinite(float(value)) and abs(value) <= MAX_NUMBER:
+                return ""
+        except OverflowError:
+            pass
+        return f"Give a number between {-MAX_NUMBER:.0e} and {MAX_NUMBER:.0e}."
+    return ""
+
+
 def _whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -202,7 +222,7 @@ class _Compiler:
                 f"{path}.field", f"Unknown field {field!r} (contact fields, custom.<key>, ...)."
             )
         allowed = ops_for(field)
-        if op not in allowed:
+        if not isinstance(op, str) or op not in allowed:
             raise FilterError(
                 f"{path}.op", f"{field} takes one of: {', '.join(o for o in OPS if o in allowed)}."
             )
@@ -222,6 +242,10 @@ class _Compiler:
                     raise FilterError(value_path, "Give a list of strings, numbers or booleans.")
             elif not _is_scalar(value):
                 raise FilterError(value_path, "Give a string, number or boolean.")
+            for item in value if isinstance(value, list) else [value]:
+                problem = _scalar_problem(item)
+                if problem:
+                    raise FilterError(value_path, problem)
 
         if field.startswith("custom."):
             return self.custom(field.removeprefix("custom."), op, value, path)

@@ -24,6 +24,13 @@ class TimezoneSource(models.TextChoices):
     ACCOUNT_DEFAULT = "account_default", "Account default (unknown)"
 
 
+# Custom fields (API and forms; issue 14): how many a contact has, and how long a name
+# and a text value may be. Values are text, numbers, true/false or null, never nested.
+MAX_CUSTOM_FIELDS = 50
+MAX_CUSTOM_KEY = 40
+MAX_CUSTOM_VALUE = 500
+
+
 class Contact(models.Model):
     """A recipient's record, one per phone per account."""
 

@@ -1,7 +1,14 @@
 from rest_framework import serializers
 
 from .geo import STATE_ZONES
-from .models import Contact, EngagementEvent, Pool
+from .models import (
+    MAX_CUSTOM_FIELDS,
+    MAX_CUSTOM_KEY,
+    MAX_CUSTOM_VALUE,
+    Contact,
+    EngagementEvent,
+    Pool,
+)
 from .phones import InvalidPhone, normalize_phone
 
 
@@ -30,10 +37,27 @@ class ContactInputSerializer(serializers.Serializer):
         return value
 
     def validate_custom_fields(self, value: dict) -> dict:
-        for key in value:
+        if len(value) > MAX_CUSTOM_FIELDS:
+            raise serializers.ValidationError(
+                f"A contact has at most {MAX_CUSTOM_FIELDS} custom fields ({len(value)} given)."
+            )
+        for key, item in value.items():
             if not key or not str(key).replace("_", "").isalnum():
                 raise serializers.ValidationError(
                     f"Custom field name '{key}' may only contain letters, digits and underscores."
+                )
+            if len(key) > MAX_CUSTOM_KEY:
+                raise serializers.ValidationError(
+                    f"Custom field name '{key[:20]}…' is longer than {MAX_CUSTOM_KEY} characters."
+                )
+            if isinstance(item, dict | list):
+                raise serializers.ValidationError(
+                    f"Custom field '{key}' holds a list or object: give text, a number,"
+                    " true/false or null."
+                )
+            if isinstance(item, str) and len(item) > MAX_CUSTOM_VALUE:
+                raise serializers.ValidationError(
+                    f"Custom field '{key}' is longer than {MAX_CUSTOM_VALUE} characters."
                 )
         return value
 

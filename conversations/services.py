@@ -50,6 +50,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import Membership
+from accounts.parsers import text_problem
 from accounts.permissions import Capability, require
 from compliance import rules
 from compliance.eligibility import DNC, NO_OPT_IN, OPTED_OUT
@@ -76,6 +77,7 @@ log = logging.getLogger(__name__)
 
 MAX_SEGMENTS = 10  # a reply longer than this is refused (1530 GSM-7 characters)
 MAX_TAGS, MAX_TAG_LENGTH = 20, 40
+MAX_MACRO_BODY = 1600  # as a campaign's body; a longer reply is refused when sent anyway
 PREVIEW = 160
 ACTIVE_CAMPAIGN = (CampaignStatus.SCHEDULED, CampaignStatus.SENDING, CampaignStatus.PAUSED)
 
@@ -516,6 +518,14 @@ def _checked_macro(account_id: int, name: Any, body: Any, *, exclude: int | None
         raise ConversationInputError("name", "name may be at most 100 characters.")
     if not body:
         raise ConversationInputError("body", "A macro needs a body.")
+    if len(body) > MAX_MACRO_BODY:
+        raise ConversationInputError(
+            "body", f"A macro's body may be at most {MAX_MACRO_BODY} characters."
+        )
+    for field, text in (("name", name), ("body", body)):
+        problem = text_problem(text)
+        if problem:
+            raise ConversationInputError(field, problem)
     errors = merge.validate(body)
     if errors:
         raise ConversationInputError("body", " ".join(errors))

@@ -23,6 +23,7 @@ from accounts.models import Membership
 from accounts.permissions import Capability, NotAllowed, can
 from accounts.views import member_page, require_capability
 from contacts.models import Tribe
+from providers.base import web_url
 from texting.media import MAX_MEDIA_PER_MESSAGE, MediaError, media_upload_file, media_urls
 from texting.models import Campaign, Direction
 
@@ -181,8 +182,8 @@ def _bubbles(rows) -> list[Bubble]:
         images, files = [], []
         if inbound:
             for item in message.media or []:
-                url = (item or {}).get("url") if isinstance(item, dict) else None
-                if not url:
+                url = item.get("url") if isinstance(item, dict) else None
+                if not web_url(url):  # a javascript: or data: URL is never a link
                     continue
                 kind = str(item.get("content_type", ""))
                 (images if kind.startswith("image/") else files).append(url)
@@ -473,6 +474,7 @@ def macro_list_page(request: HttpRequest) -> HttpResponse:
             "error": error,
             "values": values,
             "merge_fields": MERGE_FIELDS,
+            "max_body": services.MAX_MACRO_BODY,
         },
         status=400 if error else 200,
     )
@@ -496,7 +498,13 @@ def macro_edit_page(request: HttpRequest, macro_id: int) -> HttpResponse:
     return render(
         request,
         "conversations/macro_edit.html",
-        {"macro": macro, "error": error, "values": values, "merge_fields": MERGE_FIELDS},
+        {
+            "macro": macro,
+            "error": error,
+            "values": values,
+            "merge_fields": MERGE_FIELDS,
+            "max_body": services.MAX_MACRO_BODY,
+        },
         status=400 if error else 200,
     )
 

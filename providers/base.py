@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from django.utils.dateparse import parse_datetime
 
@@ -299,13 +300,63 @@ def _phone(party: Any) -> str:
     return try_normalize_phone(text) or text
 
 
+# A message's carrier cost is a few cents; anything outside this is not a price (and
+# would not fit the cost column: numeric(10, 5)), so it is read as unknown.
+MAX_COST = Decimal("10000")
+# SMS concatenation numbers parts in one byte; Telnyx stops at 10. A `parts` that is not
+# a whole number in range is read as 1 rather than failing the event (issue 14).
+MAX_PARTS = 255
+
+
 def _cost(value: Any) -> Decimal | None:
     if not isinstance(value, dict) or value.get("amount") in (None, ""):
         return None
     try:
-        return Decimal(str(value["amount"]))
+        cost = Decimal(str(value["amount"]))
     except InvalidOperation:
         return None
+    return cost if cost.is_finite() and abs(cost) < MAX_COST else None
+
+
+def web_url(url: Any) -> bool:
+    """Whether `url` is an http(s) address with a host: the only kind of inbound media
+    link a page may render. An MMS webhook is the sender's data; a `javascript:` or
+    `data:` "media URL" in it must never become a link or an image source."""
+    if not isinstance(url, str) or len(url) > 2048:
+        return False
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
+
+
+def _media(value: Any) -> list[dict[str, Any]]:
+    """The message's attachments whose URL is http(s) (web_url); others are dropped
+    here, so no Message row ever holds one (the stored event keeps them as sent)."""
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, dict) and web_url(item.get("url"))]
+
+
+def _when(value: Any) -> datetime | None:
+    """The event's time; None (stored as unknown) when absent or not a real time."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_datetime(value)
+    except ValueError:  # well-formed but impossible: 2026-13-45T99:00:00Z
+        return None
+
+
+def _parts(value: Any) -> int:
+    if isinstance(value, bool):
+        return 1
+    try:
+        parts = int(value)
+    except (TypeError, ValueError, OverflowError):  # "many", NaN, Infinity, a list
+        return 1
+    return parts if 1 <= parts <= MAX_PARTS else 1
 
 
 def parse_telnyx_event(envelope: dict[str, Any]) -> WebhookEvent:
@@ -329,15 +380,15 @@ def parse_telnyx_event(envelope: dict[str, Any]) -> WebhookEvent:
     return WebhookEvent(
         event_id=str(data["id"]),
         event_type=str(data.get("event_type") or ""),
-        occurred_at=parse_datetime(occurred) if isinstance(occurred, str) else None,
+        occurred_at=_when(occurred),
         message_id=str(payload.get("id") or ""),
         direction=str(payload.get("direction") or ""),
         status=str(first_to.get("status") or "") if isinstance(first_to, dict) else "",
         from_number=_phone(payload.get("from")),
         to_number=_phone(first_to),
         text=str(payload.get("text") or ""),
-        parts=int(payload.get("parts") or 1),
+        parts=_parts(payload.get("parts")),
         cost=_cost(payload.get("cost")),
         errors=errors,
-        media=list(payload.get("media") or []),
+        media=_media(payload.get("media")),
     )

@@ -8,8 +8,10 @@ registers its handler in `TextingConfig.ready()`:
 The handler receives a parsed `providers.base.WebhookEvent` and returns
 `EventOutcome.PROCESSED` or `EventOutcome.PARKED` (it refers to something not known yet;
 re-run later by `providers.services.rematch_parked`). It raises `UnprocessableEvent(reason)`
-when the event can never apply; the event is then marked failed with that reason. Any
-other exception is treated as transient and the event is retried.
+when the event can never apply; the event is then marked failed with that reason. An
+exception caused by the event's own data (`providers.services.DATA_ERRORS`: a value out
+of range, a wrong type) parks it with the reason, retried for 24 hours; any other
+exception is treated as transient and the event is retried until it passes.
 """
 
 from collections.abc import Callable

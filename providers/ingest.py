@@ -23,6 +23,8 @@ import asyncio
 import functools
 import json
 import logging
+import math
+import re
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
@@ -73,11 +75,53 @@ def webhook_verify(*, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]
     except (WebhookVerificationError, ValueError) as exc:
         raise InvalidSignature("invalid signature") from exc
     try:
-        envelope = json.loads(body)
+        envelope = storable_envelope(json.loads(body))
         services.webhook_event_parse(envelope)
-    except (ValueError, TypeError, AttributeError) as exc:
+    except (ValueError, TypeError, AttributeError, RecursionError) as exc:
         raise NotAnEvent("not a Telnyx event") from exc
     return envelope
+
+
+# What PostgreSQL's jsonb cannot hold. A signed event carrying one (a NUL in a text, a
+# lone surrogate, NaN) was refused by the INSERT and answered 500 at every retry until
+# Telnyx gave up: the inbound was lost. It is stored instead with the value replaced
+# (U+FFFD for text, null for a number) and the replacements listed in the stored
+# payload under CLEANED_KEY, so the event applies like any other and nothing is lost.
+CLEANED_KEY = "x_a2p_cleaned"
+MAX_EVENT_DEPTH = 64  # a Telnyx event is ~5 deep; deeper is not one
+_UNSTORABLE_TEXT = re.compile("[\\x00\\ud800-\\udfff]")
+
+
+def storable_envelope(envelope: Any) -> Any:
+    """`envelope` with every value jsonb refuses replaced, and CLEANED_KEY listing them
+    (only when something was). Raises ValueError for nesting beyond MAX_EVENT_DEPTH."""
+    notes: list[str] = []
+    clean = _storable(envelope, "", notes, 0)
+    if notes and isinstance(clean, dict):
+        clean[CLEANED_KEY] = notes[:50]
+    return clean
+
+
+def _storable(value: Any, path: str, notes: list[str], depth: int) -> Any:
+    if isinstance(value, str):
+        if _UNSTORABLE_TEXT.search(value) is None:
+            return value
+        notes.append(f"{path or '.'}: NUL or lone surrogate replaced by U+FFFD")
+        return _UNSTORABLE_TEXT.sub("\ufffd", value)
+    if isinstance(value, float) and not math.isfinite(value):
+        notes.append(f"{path or '.'}: {value!r} replaced by null")
+        return None
+    if not isinstance(value, dict | list):
+        return value
+    if depth >= MAX_EVENT_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_EVENT_DEPTH} levels")
+    if isinstance(value, list):
+        return [_storable(v, f"{path}[{i}]", notes, depth + 1) for i, v in enumerate(value)]
+    clean: dict[str, Any] = {}
+    for key, item in value.items():
+        key = _storable(key, f"{path}.<key>", notes, depth + 1)
+        clean[key] = _storable(item, f"{path}.{key}" if path else key, notes, depth + 1)
+    return clean
 
 
 # --- The ASGI fast path --------------------------------------------------------------------

@@ -27,7 +27,7 @@ from typing import Any
 
 import redis
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 from django.utils import timezone
 
 from .base import WebhookEvent as ParsedEvent
@@ -63,6 +63,19 @@ def retry_delay(attempts: int) -> timedelta:
     """10 s, 20 s, 40 s, ... capped at an hour: a parked or failing event is retried
     for as long as it matters without hammering the database."""
     return timedelta(seconds=min(RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), RETRY_MAX_SECONDS))
+
+
+# Exceptions a handler raises because of what the event holds, not because something
+# it needs is down: the event is parked with the reason instead of retried forever.
+# Connection trouble (OperationalError, InterfaceError, OSError, Redis errors) is none of
+# these and is retried as before.
+DATA_ERRORS: tuple[type[Exception], ...] = (
+    DataError,
+    ValueError,  # includes UnicodeError
+    TypeError,
+    LookupError,
+    ArithmeticError,  # includes OverflowError, decimal.InvalidOperation
+)
 
 
 class WebhookProcessingError(Exception):
@@ -200,6 +213,17 @@ def _event_apply(
         if not isolated:
             raise _Isolate from exc
         event.status, event.last_error, event.next_attempt_at = WebhookStatus.FAILED, str(exc), None
+    except DATA_ERRORS as exc:
+        if not isolated:
+            raise _Isolate from exc
+        # The event's own content fails the handler (a value out of range, a wrong
+        # type): retrying at once cannot help, and retrying forever hid it. Parked with
+        # the reason: the sweep tries again with growing delays for PARKED_MAX_AGE (a
+        # fix deployed meanwhile applies it), then it stays parked, visible, for a person.
+        event.status = WebhookStatus.PARKED
+        event.last_error = f"Could not be applied ({type(exc).__name__}: {exc})"[:2000]
+        event.next_attempt_at = now + retry_delay(event.attempts)
+        log.warning("webhook event %s parked: %s", event.event_id, event.last_error)
     except Exception as exc:  # the handler's bug or a passing outage: retry later
         if not isolated:
             raise _Isolate from exc

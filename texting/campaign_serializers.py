@@ -7,7 +7,15 @@ from contacts.filters import FilterError, filter_validate
 from contacts.models import Tribe
 
 from . import merge
-from .models import Campaign, CampaignMode, Message, SendMode
+from .models import (
+    MAX_DESCRIPTION,
+    MAX_TAG_LENGTH,
+    MAX_TAGS,
+    Campaign,
+    CampaignMode,
+    Message,
+    SendMode,
+)
 from .services import EDITABLE_FIELDS
 
 
@@ -32,8 +40,14 @@ class AudienceField(serializers.JSONField):
 
 class CampaignInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
-    description = serializers.CharField(required=False, allow_blank=True)
-    tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False)
+    description = serializers.CharField(
+        required=False, allow_blank=True, max_length=MAX_DESCRIPTION
+    )
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=MAX_TAG_LENGTH),
+        max_length=MAX_TAGS,
+        required=False,
+    )
     mode = serializers.ChoiceField(choices=CampaignMode.choices, required=False)
     body = serializers.CharField(
         required=False, allow_blank=True, max_length=1600, trim_whitespace=False

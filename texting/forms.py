@@ -1,12 +1,15 @@
 from django import forms
 
-from .models import CampaignMode, SendMode
+from .models import MAX_DESCRIPTION, CampaignMode, SendMode
 
 
 class CampaignForm(forms.Form):
     name = forms.CharField(max_length=200)
     description = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text="For your team only."
+        required=False,
+        max_length=MAX_DESCRIPTION,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="For your team only.",
     )
     mode = forms.ChoiceField(
         choices=CampaignMode.choices,

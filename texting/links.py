@@ -203,6 +203,20 @@ class Click:
     contact_id: int
 
 
+def link_resolve(*, code: str) -> Click | None:
+    """Where a short code leads, writing nothing (a HEAD request, a link-preview bot).
+    None for an unknown or forged code. One statement: the link by primary key."""
+    parsed = code_parse(code)
+    if parsed is None:
+        return None
+    link_id, contact_id = parsed
+    link = CampaignLink.objects.filter(pk=link_id).values_list("url", "campaign_id").first()
+    if link is None:
+        return None
+    url, campaign_id = link
+    return Click(url=url, campaign_id=campaign_id, contact_id=contact_id)
+
+
 def link_click_record(*, code: str) -> Click | None:
     """Resolve a short code and append a `link_click` event to the recipient's history.
     None for an unknown or forged code. Two statements: the link by primary key, the
@@ -233,6 +247,22 @@ def link_click_record(*, code: str) -> Click | None:
     except IntegrityError:  # the contact was deleted since: still take them there
         pass
     return Click(url=url, campaign_id=campaign_id, contact_id=contact_id)
+
+
+# Link-preview fetchers that announce themselves (messaging apps unfurling a link as it
+# arrives): they follow the redirect but are not the recipient clicking.
+_PREVIEW_AGENT = re.compile(
+    r"facebookexternalhit|Facebot|Twitterbot|Slackbot|WhatsApp|TelegramBot|Discordbot"
+    r"|SkypeUriPreview|LinkedInBot|Googlebot|bingbot|Applebot",
+    re.IGNORECASE,
+)
+
+
+def is_click(*, method: str, user_agent: str) -> bool:
+    """Whether a request for a short link is a person's click. HEAD (link checkers,
+    some phones probing a link before showing it) and the preview fetchers above are
+    redirected like anyone but counted nowhere."""
+    return method != "HEAD" and not _PREVIEW_AGENT.search(user_agent or "")
 
 
 @dataclass(frozen=True)

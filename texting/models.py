@@ -57,6 +57,11 @@ class SendMode(models.TextChoices):
     SCHEDULE = "schedule", "Schedule"
 
 
+# Field limits (API and the campaign form; issue 14).
+MAX_DESCRIPTION = 2000
+MAX_TAGS, MAX_TAG_LENGTH = 20, 50
+
+
 class Campaign(models.Model):
     """A send to an audience. Status moves only along CAMPAIGN_TRANSITIONS."""
 

@@ -6,7 +6,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpRe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from .links import link_click_record
+from .links import is_click, link_click_record, link_resolve
 from .media import media_for_token
 
 
@@ -14,8 +14,12 @@ from .media import media_for_token
 @never_cache
 def short_link_redirect(request: HttpRequest, code: str) -> HttpResponse:
     """302 to the campaign's long URL and a `link_click` on the recipient's history;
-    404 for an unknown or forged code."""
-    click = link_click_record(code=code)
+    404 for an unknown or forged code. A HEAD request or a link-preview bot gets the
+    same redirect and records nothing (texting.links.is_click)."""
+    if is_click(method=request.method, user_agent=request.headers.get("User-Agent", "")):
+        click = link_click_record(code=code)
+    else:
+        click = link_resolve(code=code)
     if click is None:
         raise Http404("No such link.")
     return HttpResponseRedirect(click.url)

@@ -129,3 +129,24 @@ def test_own_links_and_links_with_merge_fields_are_left_alone():
     )
     campaign_commit(campaign=campaign, actor=campaign.created_by)
     assert not CampaignLink.objects.filter(campaign=campaign).exists()
+
+
+def test_head_requests_and_preview_bots_redirect_without_counting_a_click(client):
+    campaign = _campaign(f"Sign here {LONG}", n=1)
+    campaign_commit(campaign=campaign, actor=campaign.created_by)
+    message = Message.objects.get(campaign=campaign)
+    path = "/s/" + SHORT_RE.search(message.body).group(1)
+
+    head = client.head(path)
+    assert head.status_code == 302
+    assert head["Location"] == LONG
+    # A messaging app unfurling the link as the text arrives.
+    preview = client.get(path, HTTP_USER_AGENT="facebookexternalhit/1.1 Facebot Twitterbot/1.0")
+    assert preview.status_code == 302
+    assert not EngagementEvent.objects.filter(type="link_click").exists()
+    assert campaign_click_totals(campaign=campaign) == {"clicks": 0, "recipients": 0}
+    assert client.head("/s/" + "x" * CODE_LENGTH).status_code == 404
+
+    # The recipient's own tap still counts.
+    client.get(path, HTTP_USER_AGENT="Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X)")
+    assert campaign_click_totals(campaign=campaign) == {"clicks": 1, "recipients": 1}
