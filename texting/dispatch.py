@@ -25,9 +25,11 @@ A drain loop (`Drainer.run`, one per dispatch worker process, started by the bea
 5. **Call.** Each checked message goes to a thread pool (the calls are network-bound;
    up to `DISPATCH_MAX_IN_FLIGHT` at once). A thread waits for its slot (at most the
    horizon), asks the window log whether the carrier's window has room *now*
-   (`ratelimit.fire`; a call that started late goes back to the queue instead of
-   breaking the window), and calls the provider with the message's idempotency key, so
-   a retry after a crash is replayed by the provider, never sent twice.
+   (`ratelimit.fire`; a call that would break the window waits a moment for room or
+   goes back to the queue), and calls the provider with the message's idempotency key,
+   so a retry after a crash is replayed by the provider, never sent twice. Until it
+   answers, the call counts in every window check; then `ratelimit.landed` records
+   when it reached the carrier, so a late call spaces the next ones from its real time.
 6. **Record.** The last call of a claim records its accepted sends together (one
    UPDATE, one history INSERT, parked receipts rematched); rate-limited -> `queued`
    later and the sender's schedule pushed back; transient -> `queued` with backoff;

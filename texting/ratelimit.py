@@ -239,8 +239,9 @@ def reset(*, sender: str) -> None:
 #    inside it, but a multi-segment message lands all its segments at once, so the slot
 #    is pushed past the window's oldest entries until it fits.
 # The dispatcher runs the rate a little under the carrier's MPS and the window a little
-# longer than the carrier's (settings.DISPATCH_RATE_MARGIN), so that the jitter between
-# booking a slot and the provider seeing the call never breaks the carrier's own window.
+# longer than the carrier's (settings.DISPATCH_RATE_MARGIN), so that calls firing a
+# little late are seldom refused at the window check (`fire`, below), which is what
+# keeps the carrier's own window.
 #
 # KEYS[1] = TAT (the next free moment, µs), KEYS[2] = log (sorted set: member
 # "<nonce>:<segments>", score = slot µs). ARGV = window_us, limit, horizon_us, slack_ms,
