@@ -53,6 +53,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -851,6 +852,25 @@ def _fire(sender: Sender, row: Claimed, message: Message) -> tuple[float, float]
         time.sleep(wait)
 
 
+# How long after our request providers say they accepted it: the recent smallest is the
+# constant part (the network's one way, the provider's clock offset), subtracted from
+# every arrival before it goes into the window log (`_landed`). A call is checked before
+# its own transit, so comparing its check with earlier calls' arrivals would otherwise
+# charge every window that constant (at 50 ms, ~5% of the rate); what is left is what
+# varies, a stall, which is what crowds the carrier's second. Per process.
+TRANSIT_SAMPLES = 256
+TRANSIT_MIN_SAMPLES = 32  # until then, no floor (every delay counts in full)
+_transits: deque[float] = deque(maxlen=TRANSIT_SAMPLES)
+_transits_lock = threading.Lock()
+
+
+def _transit_floor(sample: float | None) -> float:
+    with _transits_lock:
+        if sample is not None:
+            _transits.append(sample)
+        return min(_transits) if len(_transits) >= TRANSIT_MIN_SAMPLES else 0.0
+
+
 def _landed(
     sender: Sender,
     row: Claimed,
@@ -862,16 +882,20 @@ def _landed(
     """Record in the window log when the call reached the carrier, so the calls after it
     are spaced from its real arrival, not its planned one. The provider's accept time
     when it gives one, else the moment of our request; either is held between that
-    moment and now (a skewed provider clock cannot move it outside what is possible)
-    and mapped onto the Redis clock through the check (`_fire`): Redis time of the check
-    plus how long after it, on this host's clock, the call arrived. Failed calls count
-    from now (they may have reached the carrier at any moment until their answer)."""
+    moment and now (a skewed provider clock cannot move it outside what is possible),
+    less the transit floor (above), and mapped onto the Redis clock through the check
+    (`_fire`): Redis time of the check plus how long after it, on this host's clock, the
+    call arrived. Failed calls count from now (they may have reached the carrier at any
+    moment until their answer)."""
     counted, checked_at = checked
     now = time.time()
-    arrival = now
+    arrival, transit = now, None
     if accepted is not None:
         reported = accepted[1].accepted_at
         arrival = min(max(reported.timestamp() if reported else called, called), now)
+        if reported:
+            transit = arrival - called
+    late = arrival - checked_at - _transit_floor(transit)
     try:
         ratelimit.landed(
             sender=sender.e164,
@@ -879,7 +903,7 @@ def _landed(
             segments=message.segments,
             mps=sender.mps,
             margin=margin(),
-            at=counted + max(0.0, arrival - checked_at),
+            at=counted + max(0.0, late),
         )
     except redis.RedisError:  # the flight ends at its deadline instead
         log.warning("could not record the call time of message %s", message.pk)
