@@ -720,9 +720,20 @@ def call(batch: Batch, message: Message, row: Claimed, fire_at: float) -> str:
         # A one-to-one reply carries its own; a campaign message has its campaign's.
         media_urls=batch.media.get(message.pk, []),
     )
+    fits, checked = True, None
+    try:
+        checked = _fire(sender, row, message)
+        fits = checked is not None
+    except redis.RedisError:  # no window log: the booking made room; go on it
+        log.warning("could not check the window log for message %s", message.pk)
+    # After the window check, which may have waited for room: nothing may start once an
+    # opt-out is committed.
     blocked = _blocked_since_check(message)
     if blocked:
         try:
+            if checked is not None:
+                with contextlib.suppress(redis.RedisError):
+                    ratelimit.unfire(sender=sender.e164, nonce=row.nonce, segments=message.segments)
             _finish(
                 message.pk,
                 status=MessageStatus.CANCELED,
@@ -733,12 +744,6 @@ def call(batch: Batch, message: Message, row: Claimed, fire_at: float) -> str:
             if batch.done("canceled"):
                 finish_batch(batch)
         return "canceled"
-    fits, checked = True, None
-    try:
-        checked = _fire(sender, row, message)
-        fits = checked is not None
-    except redis.RedisError:  # no window log: the booking made room; go on it
-        log.warning("could not check the window log for message %s", message.pk)
     outcome, accepted = "deferred", None
     try:
         if not fits:
