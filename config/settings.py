@@ -329,8 +329,8 @@ MMS_MEDIA_RETENTION_DAYS = env.int("MMS_MEDIA_RETENTION_DAYS", default=90)
 
 # --- Dispatcher (texting.dispatch) --------------------------------------------------
 # Senders run at this share of their MPS and count segments over a window this much
-# longer than the carrier's, so send-time jitter never puts one segment too many in
-# the carrier's sliding second.
+# longer than the carrier's: room for send-time jitter, so an on-time call is seldom
+# held at the window check right before it (which is what keeps the carrier's second).
 DISPATCH_RATE_MARGIN = env.float("DISPATCH_RATE_MARGIN", default=0.97)
 # A sender that fell behind its pace may send up to this many seconds early to catch up
 # (its carrier window still holds): a stall costs a moment, not a lasting lag. About

@@ -44,6 +44,9 @@ class SendResult:
     parts: int
     encoding: str
     raw: dict[str, Any] = field(default_factory=dict)
+    # When the provider counted the request against the sender's MPS (its arrival), if
+    # the answer says so. The dispatcher's window log keeps the carrier's time, not ours.
+    accepted_at: datetime | None = None
 
 
 @dataclass(frozen=True)

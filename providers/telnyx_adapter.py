@@ -158,6 +158,7 @@ class TelnyxProvider(MessagingProvider):
             parts=data.parts or 1,
             encoding=data.encoding or "",
             raw=raw,
+            accepted_at=data.received_at,
         )
 
     # --- numbers ---

@@ -77,4 +77,6 @@ def _no_login_failures_from_earlier_runs():
 def clean_dispatch_state():
     """No limiter, window log, simulator window or drain-loop ownership left over from
     another test (they live in Redis, outside the test transaction)."""
-    yield from redis_keys_cleared("rl:sender:*", "rl:log:*", "sim:mps:*", "dispatch:*")
+    yield from redis_keys_cleared(
+        "rl:sender:*", "rl:log:*", "rl:flight:*", "sim:mps:*", "dispatch:*"
+    )

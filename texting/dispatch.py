@@ -25,9 +25,11 @@ A drain loop (`Drainer.run`, one per dispatch worker process, started by the bea
 5. **Call.** Each checked message goes to a thread pool (the calls are network-bound;
    up to `DISPATCH_MAX_IN_FLIGHT` at once). A thread waits for its slot (at most the
    horizon), asks the window log whether the carrier's window has room *now*
-   (`ratelimit.fire`; a call that started late goes back to the queue instead of
-   breaking the window), and calls the provider with the message's idempotency key, so
-   a retry after a crash is replayed by the provider, never sent twice.
+   (`ratelimit.fire`; a call that would break the window waits a moment for room or
+   goes back to the queue), and calls the provider with the message's idempotency key,
+   so a retry after a crash is replayed by the provider, never sent twice. Until it
+   answers, the call counts in every window check; then `ratelimit.landed` records
+   when it reached the carrier, so a late call spaces the next ones from its real time.
 6. **Record.** The last call of a claim records its accepted sends together (one
    UPDATE, one history INSERT, parked receipts rematched); rate-limited -> `queued`
    later and the sender's schedule pushed back; transient -> `queued` with backoff;
@@ -51,6 +53,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -110,9 +113,10 @@ OWNER_TTL_MS = 3000
 HOUSEKEEPING_SECONDS = 1.0
 OWNERSHIP_SECONDS = 0.25
 SHARE_WAIT_SECONDS = 3.0
-# A window check that took longer than this is stale by the time the call goes.
-FIRE_STALE_SECONDS = 0.010
-FIRE_TRIES = 3
+# A call the carrier's window has no room for waits for room this long at most (a
+# neighbour that reached the carrier late moved it), then goes back to the queue.
+FIRE_WAIT_SECONDS = 0.2
+FIRE_RETRY_FLOOR = 0.005  # an in-flight neighbour: look again this soon
 EMPTY_CLAIM_SECONDS = 0.05  # nothing was due: look again this soon
 SWEEP_BATCH = 5000
 UPCOMING_SECONDS = 2.0  # a message due within this keeps the loop running for it
@@ -716,9 +720,20 @@ def call(batch: Batch, message: Message, row: Claimed, fire_at: float) -> str:
         # A one-to-one reply carries its own; a campaign message has its campaign's.
         media_urls=batch.media.get(message.pk, []),
     )
+    fits, checked = True, None
+    try:
+        checked = _fire(sender, row, message)
+        fits = checked is not None
+    except redis.RedisError:  # no window log: the booking made room; go on it
+        log.warning("could not check the window log for message %s", message.pk)
+    # After the window check, which may have waited for room: nothing may start once an
+    # opt-out is committed.
     blocked = _blocked_since_check(message)
     if blocked:
         try:
+            if checked is not None:
+                with contextlib.suppress(redis.RedisError):
+                    ratelimit.unfire(sender=sender.e164, nonce=row.nonce, segments=message.segments)
             _finish(
                 message.pk,
                 status=MessageStatus.CANCELED,
@@ -729,18 +744,18 @@ def call(batch: Batch, message: Message, row: Claimed, fire_at: float) -> str:
             if batch.done("canceled"):
                 finish_batch(batch)
         return "canceled"
-    try:
-        fits = _fire(sender, row, message)
-    except redis.RedisError:  # no window log: the booking made room; go on it
-        log.warning("could not check the window log for message %s", message.pk)
-        fits = True
     outcome, accepted = "deferred", None
     try:
         if not fits:
-            # It started too late to keep the carrier's window: next claim, next slot.
+            # The carrier's window has no room in time: next claim, next slot.
             requeue([message.pk], after=0, undo_attempt=True)
         else:
-            outcome, accepted = _send(message, request)
+            called = time.time()
+            try:
+                outcome, accepted = _send(message, request)
+            finally:
+                if checked is not None:
+                    _landed(sender, row, message, checked, called, accepted)
     finally:
         if batch.done(outcome, accepted):
             finish_batch(batch)
@@ -819,27 +834,84 @@ def _blocked_since_check(message: Message) -> str:
     return OPTED_OUT if any(marks[1:]) else ""
 
 
-def _fire(sender: Sender, row: Claimed, message: Message) -> bool:
-    """The carrier-window check right before the call (`ratelimit.fire`). The check is
-    only as good as its moment: if this thread stalled (a busy CPU, the GIL) between
-    it and now, the call would reach the carrier later than the window log says, so
-    the check is taken back and made again, fresh. False: the window is full now, or
-    the thread keeps stalling (the message goes back to the queue).
-    (Redis and this host share a clock here; a skewed clock disables the freshness test.)"""
-    for _ in range(FIRE_TRIES):
-        counted = ratelimit.fire(
+def _fire(sender: Sender, row: Claimed, message: Message) -> tuple[float, float] | None:
+    """The carrier-window check right before the call (`ratelimit.fire`): None when the
+    window has no room within `FIRE_WAIT_SECONDS` (the message goes back to the queue);
+    otherwise (Redis time of the check, this host's time just before it), and the call
+    is in flight in the window log until `_landed`."""
+    deadline = time.monotonic() + FIRE_WAIT_SECONDS
+    while True:
+        before = time.time()
+        fired = ratelimit.fire(
             sender=sender.e164,
             nonce=row.nonce,
             segments=message.segments,
             mps=sender.mps,
             margin=margin(),
         )
-        if counted is None:
-            return False
-        if not FIRE_STALE_SECONDS < time.time() - counted < 1.0:
-            return True
-        ratelimit.unfire(sender=sender.e164, nonce=row.nonce, segments=message.segments)
-    return False
+        if fired.counted is not None:
+            return fired.counted, before
+        wait = max(fired.retry_after, FIRE_RETRY_FLOOR)
+        if time.monotonic() + wait > deadline:
+            return None
+        time.sleep(wait)
+
+
+# How long after our request providers say they accepted it: the recent smallest is the
+# constant part (the network's one way, the provider's clock offset), subtracted from
+# every arrival before it goes into the window log (`_landed`). A call is checked before
+# its own transit, so comparing its check with earlier calls' arrivals would otherwise
+# charge every window that constant (at 50 ms, ~5% of the rate); what is left is what
+# varies, a stall, which is what crowds the carrier's second. Per process.
+TRANSIT_SAMPLES = 256
+TRANSIT_MIN_SAMPLES = 32  # until then, no floor (every delay counts in full)
+_transits: deque[float] = deque(maxlen=TRANSIT_SAMPLES)
+_transits_lock = threading.Lock()
+
+
+def _transit_floor(sample: float | None) -> float:
+    with _transits_lock:
+        if sample is not None:
+            _transits.append(sample)
+        return min(_transits) if len(_transits) >= TRANSIT_MIN_SAMPLES else 0.0
+
+
+def _landed(
+    sender: Sender,
+    row: Claimed,
+    message: Message,
+    checked: tuple[float, float],
+    called: float,
+    accepted: tuple[Message, SendResult, datetime.datetime] | None,
+) -> None:
+    """Record in the window log when the call reached the carrier, so the calls after it
+    are spaced from its real arrival, not its planned one. The provider's accept time
+    when it gives one, else the moment of our request; either is held between that
+    moment and now (a skewed provider clock cannot move it outside what is possible),
+    less the transit floor (above), and mapped onto the Redis clock through the check
+    (`_fire`): Redis time of the check plus how long after it, on this host's clock, the
+    call arrived. Failed calls count from now (they may have reached the carrier at any
+    moment until their answer)."""
+    counted, checked_at = checked
+    now = time.time()
+    arrival, transit = now, None
+    if accepted is not None:
+        reported = accepted[1].accepted_at
+        arrival = min(max(reported.timestamp() if reported else called, called), now)
+        if reported:
+            transit = arrival - called
+    late = arrival - checked_at - _transit_floor(transit)
+    try:
+        ratelimit.landed(
+            sender=sender.e164,
+            nonce=row.nonce,
+            segments=message.segments,
+            mps=sender.mps,
+            margin=margin(),
+            at=counted + max(0.0, late),
+        )
+    except redis.RedisError:  # the flight ends at its deadline instead
+        log.warning("could not record the call time of message %s", message.pk)
 
 
 def _send(

@@ -64,7 +64,20 @@ from functools import lru_cache
 import redis
 from django.conf import settings
 
-__all__ = ["KEY_PREFIX", "Booking", "Reservation", "penalize", "reserve", "reset", "schedule"]
+__all__ = [
+    "KEY_PREFIX",
+    "Booking",
+    "Fired",
+    "Reservation",
+    "fire",
+    "landed",
+    "penalize",
+    "reserve",
+    "reset",
+    "schedule",
+    "schedule_many",
+    "unfire",
+]
 
 KEY_PREFIX = "rl:sender:"
 
@@ -226,8 +239,9 @@ def reset(*, sender: str) -> None:
 #    inside it, but a multi-segment message lands all its segments at once, so the slot
 #    is pushed past the window's oldest entries until it fits.
 # The dispatcher runs the rate a little under the carrier's MPS and the window a little
-# longer than the carrier's (settings.DISPATCH_RATE_MARGIN), so that the jitter between
-# booking a slot and the provider seeing the call never breaks the carrier's own window.
+# longer than the carrier's (settings.DISPATCH_RATE_MARGIN), so that calls firing a
+# little late are seldom refused at the window check (`fire`, below), which is what
+# keeps the carrier's own window.
 #
 # KEYS[1] = TAT (the next free moment, µs), KEYS[2] = log (sorted set: member
 # "<nonce>:<segments>", score = slot µs). ARGV = window_us, limit, horizon_us, slack_ms,
@@ -382,33 +396,87 @@ def schedule_many(
 
 
 # At the moment of the call: the carrier's window, checked against when the calls really
-# went. Booking spaces slots out, but a call that starts late (a busy CPU) can land
-# closer to the calls after it than booked; `fire` refuses a call that would put more
-# than `limit` segments in the last `window` of real call times, and otherwise moves the
-# message's entry to now (only ever later). A refused call goes back to the queue.
-# KEYS[1] = log; ARGV = member, window_us, limit, segments, ttl_ms. Returns 0 (refused)
-# or the moment it was counted (µs of Redis TIME, as a string).
+# reached the carrier. Booking spaces slots out, but a call can start late (a busy CPU)
+# and, worse, a thread can stall between this check and the request reaching the
+# carrier. The carrier counts a request when it ARRIVES, so the window log must too:
+# 1. `fire` refuses a call that would put more than `limit` segments in the last
+#    `window` of call times, and otherwise marks the message IN FLIGHT (its own sorted
+#    set, member -> deadline). An in-flight call counts in every check, whatever its age:
+#    until it has answered, it may arrive at the carrier at any moment.
+# 2. `landed` (after the provider answered) takes it out of flight and records, as its
+#    log score, when it reached the carrier (the provider's accept time, or an upper
+#    bound of it). A late call therefore pushes the next ones back by its real time,
+#    never by its planned one.
+# Together: when a call is checked, every earlier call is counted either in flight or at
+# a time no earlier than its arrival, and the call itself arrives no earlier than its
+# check; so no carrier window ever holds more than `limit`, however long any thread
+# stalls. A flight whose worker died ends at its deadline.
+# KEYS[1] = log, KEYS[2] = flights; ARGV = member, window_us, limit, segments, ttl_ms,
+# flight_us. Returns {1, counted µs of Redis TIME as a string} or {0, µs until the
+# window could have room (in-flight calls counted at their check time)}.
 _FIRE_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local member = ARGV[1]
 local window = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
 local segments = tonumber(ARGV[4])
-local entries = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. string.format('%.0f', now - window), string.format('%.0f', now))
+local function seg(m) return tonumber(string.match(m, ':(%d+)$')) end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local flying = {}
+local times = {}
 local count = 0
-for i = 1, #entries do
-  if entries[i] ~= ARGV[1] then
-    count = count + tonumber(string.match(entries[i], ':(%d+)$'))
+local flights = redis.call('ZRANGE', KEYS[2], 0, -1)
+for i = 1, #flights do
+  local m = flights[i]
+  if m ~= member then
+    flying[m] = true
+    count = count + seg(m)
+    times[#times + 1] = {tonumber(redis.call('ZSCORE', KEYS[1], m) or now), seg(m)}
+  end
+end
+local entries = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. string.format('%.0f', now - window), string.format('%.0f', now), 'WITHSCORES')
+for i = 1, #entries, 2 do
+  local m = entries[i]
+  if m ~= member and not flying[m] then
+    count = count + seg(m)
+    times[#times + 1] = {tonumber(entries[i + 1]), seg(m)}
   end
 end
 if count > 0 and count + segments > limit then
-  redis.call('ZREM', KEYS[1], ARGV[1])
-  return 0
+  redis.call('ZREM', KEYS[1], member)
+  redis.call('ZREM', KEYS[2], member)
+  table.sort(times, function(a, b) return a[1] < b[1] end)
+  local wait = 1
+  for i = 1, #times do
+    count = count - times[i][2]
+    local free = times[i][1] + window - now + 1
+    if free > wait then wait = free end
+    if count <= 0 or count + segments <= limit then break end
+  end
+  return {0, string.format('%.0f', wait)}
 end
-redis.call('ZADD', KEYS[1], 'GT', string.format('%.0f', now), ARGV[1])
+redis.call('ZADD', KEYS[1], 'GT', string.format('%.0f', now), member)
+redis.call('ZADD', KEYS[2], string.format('%.0f', now + tonumber(ARGV[6])), member)
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[5]))
-return string.format('%.0f', now)
+redis.call('PEXPIRE', KEYS[2], math.ceil(tonumber(ARGV[6]) / 1000) + tonumber(ARGV[5]))
+return {1, string.format('%.0f', now)}
 """
+
+# KEYS[1] = log, KEYS[2] = flights; ARGV = member, arrival_us (Redis clock), ttl_ms.
+# Only ever moves the entry later (GT): the check time is a lower bound of the arrival.
+_LANDED_LUA = """
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
+return 1
+"""
+
+FLIGHT_PREFIX = "rl:flight:"
+# A call counts as in flight (in every window check) for at most this long: long enough
+# for any provider request to have arrived, short enough that a worker killed mid-call
+# does not hold its sender's window for long.
+FLIGHT_SECONDS = 10.0
 
 
 @lru_cache(maxsize=8)
@@ -416,38 +484,78 @@ def _fire_script_for(url: str) -> redis.commands.core.Script:
     return redis.Redis.from_url(url).register_script(_FIRE_LUA)
 
 
+@lru_cache(maxsize=8)
+def _landed_script_for(url: str) -> redis.commands.core.Script:
+    return redis.Redis.from_url(url).register_script(_LANDED_LUA)
+
+
+def _fire_keys(sender: str) -> list[str]:
+    return [f"{LOG_PREFIX}{sender}", f"{FLIGHT_PREFIX}{sender}"]
+
+
 def fire_window(*, mps: float, margin: float) -> float:
-    """Seconds of real call times `fire` checks: the carrier's window plus half the
-    room the booking margin leaves. The other half absorbs firing jitter, so a call
-    that starts on time is never refused; the guard covers the moment between our
-    check and the carrier counting the call."""
+    """Seconds of call times `fire` checks: the carrier's window plus half the room the
+    booking margin leaves. The other half absorbs firing jitter, so a call that starts
+    on time is never refused; the guard covers a provider whose accept time we can only
+    estimate (the moment of our request)."""
     carrier = max(1, math.ceil(mps)) / mps
     return carrier * (1 + (1 / margin - 1) / 2)
 
 
-def fire(
-    *, sender: str, nonce: str, segments: int, mps: float, margin: float = 1.0
-) -> float | None:
-    """The booked message `nonce` is about to be sent (see :func:`schedule`): the moment
-    (epoch seconds, Redis clock) its call was counted in the window log, when the
-    carrier's window has room for it now; None (its booking dropped) otherwise. The
-    caller should not call the provider much later than that moment."""
+@dataclass(frozen=True, slots=True)
+class Fired:
+    """Outcome of :func:`fire`. True when the call may go: ``counted`` is the moment its
+    check was counted (epoch seconds, Redis clock). Otherwise ``retry_after`` is the
+    number of seconds until the window could have room for it."""
+
+    counted: float | None
+    retry_after: float = 0.0
+
+    def __bool__(self) -> bool:
+        return self.counted is not None
+
+
+def fire(*, sender: str, nonce: str, segments: int, mps: float, margin: float = 1.0) -> Fired:
+    """The booked message `nonce` is about to be sent (see :func:`schedule`): may it go
+    now? When it may, it is in flight until :func:`landed` (or :func:`unfire`) says
+    when it reached the carrier; when not, its booking is dropped."""
     window = fire_window(mps=mps, margin=margin)
-    counted = _fire_script_for(settings.REDIS_URL)(
-        keys=[f"{LOG_PREFIX}{sender}"],
+    ok, value = _fire_script_for(settings.REDIS_URL)(
+        keys=_fire_keys(sender),
         args=[
             f"{nonce}:{segments}",
             math.ceil(window * 1_000_000),
             max(1, math.ceil(mps)),
             segments,
             math.ceil(window * 1000) + _TTL_SLACK_MS,
+            math.ceil(FLIGHT_SECONDS * 1_000_000),
         ],
     )
-    return int(counted) / 1_000_000 if int(counted) else None
+    if int(ok):
+        return Fired(counted=int(value) / 1_000_000)
+    return Fired(counted=None, retry_after=int(value) / 1_000_000)
+
+
+def landed(*, sender: str, nonce: str, segments: int, mps: float, margin: float, at: float) -> None:
+    """The call for `nonce` is over and reached the carrier at `at` (epoch seconds on the
+    Redis clock; an upper bound when not known exactly): the window log counts it from
+    then on, and it is no longer in flight."""
+    window = fire_window(mps=mps, margin=margin)
+    _landed_script_for(settings.REDIS_URL)(
+        keys=_fire_keys(sender),
+        args=[
+            f"{nonce}:{segments}",
+            math.ceil(at * 1_000_000),
+            math.ceil(window * 1000) + _TTL_SLACK_MS,
+        ],
+    )
 
 
 def unfire(*, sender: str, nonce: str, segments: int) -> None:
-    """Take back a :func:`fire` whose call did not go after all."""
-    _fire_script_for(settings.REDIS_URL).registered_client.zrem(
-        f"{LOG_PREFIX}{sender}", f"{nonce}:{segments}"
-    )
+    """Take back a :func:`fire` whose call did not reach the carrier after all."""
+    client = _fire_script_for(settings.REDIS_URL).registered_client
+    member = f"{nonce}:{segments}"
+    with client.pipeline(transaction=True) as pipe:
+        pipe.zrem(f"{LOG_PREFIX}{sender}", member)
+        pipe.zrem(f"{FLIGHT_PREFIX}{sender}", member)
+        pipe.execute()

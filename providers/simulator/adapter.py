@@ -1,4 +1,5 @@
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
 
@@ -16,7 +17,7 @@ from ..base import (
 )
 from ..models import SimulatorNumber, SimulatorRegistration
 from . import services
-from .behaviour import fabricate_numbers, setting
+from .behaviour import SLOW_UPLINK_SECONDS, fabricate_numbers, setting
 
 MONTHLY_COST = {"long": Decimal("1.00"), "toll_free": Decimal("1.50"), "short": Decimal("1000.00")}
 
@@ -28,7 +29,11 @@ class SimulatorProvider(MessagingProvider):
 
     def send(self, request: SendRequest) -> SendResult:
         # The carrier counts a request against the sender's MPS when it arrives; the
-        # latency is how long the answer (or the error) takes to come back.
+        # latency is how long the answer (or the error) takes to come back. A reserved
+        # recipient can make the request itself late (a stalled caller, a slow link).
+        uplink = SLOW_UPLINK_SECONDS.get(request.to, 0.0)
+        if uplink:
+            time.sleep(uplink)
         arrival_us = time.time_ns() // 1000  # what the carrier's window counts
         latency_ms = int(setting("SIMULATOR_LATENCY_MS", 100))
         try:
@@ -44,6 +49,7 @@ class SimulatorProvider(MessagingProvider):
             provider_message_id=str(msg.id),
             parts=msg.parts,
             encoding=msg.encoding,
+            accepted_at=datetime.fromtimestamp(arrival_us / 1_000_000, tz=UTC),
             raw={
                 "id": str(msg.id),
                 "parts": msg.parts,

@@ -22,6 +22,7 @@ demos, whatever the ratios say:
 | +12025550104  | delivery_unconfirmed                                     |
 | +12025550105  | delivered, then the recipient replies                    |
 | +12025550106  | delivered, then the recipient replies STOP               |
+| +12025550107  | delivered; the request reaches the carrier 1.2 s late    |
 | +12025550110  | rejected at the API: 40300 Blocked due to STOP message   |
 | +12025550111  | rejected at the API: 40310 Invalid 'to'                  |
 """
@@ -70,8 +71,13 @@ TEST_RECIPIENTS: dict[str, Fate] = {
     "+12025550104": Fate("delivery_unconfirmed"),
     "+12025550105": Fate("delivered", reply="reply"),
     "+12025550106": Fate("delivered", reply="stop"),
+    "+12025550107": Fate("delivered"),
 }
 API_REJECTIONS: dict[str, str] = {"+12025550110": "40300", "+12025550111": "40310"}
+# Recipients whose send request reaches the carrier this many seconds after send() is
+# called: what a sender thread stalled between its rate check and its request looks like
+# from the carrier (the MPS window counts the request when it arrives).
+SLOW_UPLINK_SECONDS: dict[str, float] = {"+12025550107": 1.2}
 
 REPLIES = (
     "Thanks!",

@@ -1,5 +1,7 @@
 """The dispatcher against the carrier simulator (in process; real PostgreSQL and Redis)."""
 
+import datetime
+import itertools
 import time
 import uuid
 
@@ -7,7 +9,7 @@ import pytest
 
 from contacts.models import Contact, EngagementEvent, SmsStatus
 from providers.base import SendRequest
-from providers.models import SimulatorMessage, WebhookEvent
+from providers.models import SimulatorMessage, SimulatorNumber, WebhookEvent
 from providers.registry import get_provider
 from providers.services import webhook_event_process, webhook_event_store
 from providers.simulator import events
@@ -91,6 +93,29 @@ def test_the_sender_rate_is_respected_and_the_carrier_sees_no_violation():
     sent = Message.objects.filter(campaign=campaign, status="sent").count()
     assert 2 <= sent <= 2 * elapsed + 1
     assert violations(from_number=sender).count() == 0
+
+
+def test_a_call_that_reaches_the_carrier_late_never_crowds_the_carriers_second():
+    """A thread can stall between the window check and its request reaching the carrier
+    (a saturated CPU): the carrier counts the request when it arrives. The simulator's
+    reserved recipient +12025550107 makes the request arrive 1.2 s after the call. The
+    calls after it must be spaced from that arrival, not from the check, so at 1 MPS
+    the carrier never sees two requests in one second."""
+    phones = ["+12025550107", "+15035550100", "+15035550101"]
+    campaign = committed(3, mps=1, phones=phones)
+    sender = sender_of(campaign)
+    SimulatorNumber.objects.create(e164=sender, kind="long", mps=1)  # the carrier's limit too
+    drain(sender, seconds=10)
+    assert set(Message.objects.filter(campaign=campaign).values_list("status", flat=True)) == {
+        "sent"
+    }
+    assert violations(from_number=sender).count() == 0
+    accepted = sorted(
+        SimulatorMessage.objects.filter(from_number=sender).values_list("accepted_at", flat=True)
+    )
+    assert len(accepted) == 3
+    # The carrier's window at 1 MPS: any sliding second holds at most one segment.
+    assert all(b - a >= datetime.timedelta(seconds=1) for a, b in itertools.pairwise(accepted))
 
 
 def test_a_permanent_provider_error_fails_the_message_with_the_reason():

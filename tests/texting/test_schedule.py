@@ -1,5 +1,6 @@
 """texting.ratelimit.schedule: the dispatcher's look-ahead booking (real Redis)."""
 
+import time
 import uuid
 
 import pytest
@@ -16,7 +17,9 @@ def sender():
     name = f"sched-{uuid.uuid4().hex[:8]}"
     yield name
     client = redis.Redis.from_url(settings.REDIS_URL)
-    client.delete(ratelimit.KEY_PREFIX + name, ratelimit.LOG_PREFIX + name)
+    client.delete(
+        ratelimit.KEY_PREFIX + name, ratelimit.LOG_PREFIX + name, ratelimit.FLIGHT_PREFIX + name
+    )
 
 
 def book_all(sender: str, *, mps: float, segments: list[int], horizon: float = 100.0, **kw):
@@ -95,6 +98,26 @@ def test_a_call_is_refused_when_the_real_call_times_would_overfill_the_carriers_
     # A refused call leaves nothing behind: taking one back frees its place.
     ratelimit.unfire(sender=sender, nonce="n0", segments=1)
     assert ratelimit.fire(sender=sender, nonce="late", segments=1, mps=10, margin=MARGIN)
+
+
+def test_a_call_counts_in_the_window_until_it_has_reached_the_carrier(sender):
+    # A call checked more than a window ago that has not answered yet (its thread
+    # stalled, its request is slow) may reach the carrier at any moment: nothing else
+    # goes meanwhile, however old its check.
+    window = ratelimit.fire_window(mps=1, margin=MARGIN)
+    assert ratelimit.fire(sender=sender, nonce="slow", segments=1, mps=1, margin=MARGIN)
+    time.sleep(window + 0.05)
+    assert not ratelimit.fire(sender=sender, nonce="next", segments=1, mps=1, margin=MARGIN)
+    # It reached the carrier just now: the next call waits a whole window from then,
+    # not from when it was checked.
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    seconds, micros = client.time()
+    ratelimit.landed(
+        sender=sender, nonce="slow", segments=1, mps=1, margin=MARGIN, at=seconds + micros / 1e6
+    )
+    refused = ratelimit.fire(sender=sender, nonce="next", segments=1, mps=1, margin=MARGIN)
+    assert not refused
+    assert window - 0.1 < refused.retry_after <= window
 
 
 def test_the_fire_window_guards_the_carrier_but_tolerates_on_time_jitter():
