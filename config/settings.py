@@ -9,6 +9,10 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from redis.asyncio.retry import Retry as RedisRetry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -169,10 +173,30 @@ REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
 }
+# The channel layer's connections (channels_redis passes a hosts dict to redis-py's
+# ConnectionPool.from_url). Its receive is a BZPOPMIN that blocks for 5 s; redis-py's
+# default socket timeout is also 5 s, so every idle WebSocket died with a timeout after
+# ~5 s (issue 14). The read timeout must outlast the blocking read. Idle connections
+# are pinged before reuse and a failed command is retried on a fresh connection, so a
+# Redis restart costs a moment, not the web process's sockets for good.
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "capacity": 100, "expiry": 60},
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    "socket_timeout": 15,
+                    "socket_connect_timeout": 5,
+                    "socket_keepalive": True,
+                    "health_check_interval": 10,
+                    "retry": RedisRetry(ExponentialBackoff(cap=2.0, base=0.1), retries=5),
+                    "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+                }
+            ],
+            "capacity": 100,
+            "expiry": 60,
+        },
     }
 }
 
