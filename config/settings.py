@@ -215,6 +215,9 @@ CELERY_TASK_ROUTES = {
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker whose broker went away retries for ever (Celery's default gives up after
+# 100 attempts, ~50 min, and exits). See config/celery.py for the ack after a restart.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE: dict = {
     "retry-parked-webhook-events": {

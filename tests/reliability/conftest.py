@@ -14,6 +14,7 @@ subprocesses: they get the private server's URL.
 import contextlib
 import ctypes
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -232,6 +233,22 @@ class Processes:
             "INFO",
         ]
         return self.add(name, argv, self.env, ready=" ready.")
+
+    def procfile(self, name: str) -> Proc:
+        """The Procfile's own command line for process `name` (the flags production
+        runs with, gossip and mingle included), with this interpreter and a node name
+        of its own."""
+        for line in (BASE_DIR / "Procfile").read_text().splitlines():
+            key, _, command = line.partition(":")
+            if key.strip() == name:
+                break
+        else:
+            raise AssertionError(f"no {name!r} in the Procfile")
+        argv = shlex.split(command.replace("${WEB_PORT:-8000}", f"rel{os.getpid()}"))
+        assert argv[0].endswith("/celery"), argv
+        return self.add(
+            name, [sys.executable, "-m", "celery", *argv[1:]], self.env, ready=" ready."
+        )
 
     def beat(self) -> Proc:
         argv = [

@@ -30,7 +30,7 @@ from .checks import (
     status_counts,
     wait_for_completion,
 )
-from .conftest import wait_for_count
+from .conftest import wait_for_count, wait_until
 
 RECIPIENTS = 240
 SENDERS = 4
@@ -96,12 +96,27 @@ def test_a_worker_killed_mid_dispatch_loses_nothing_and_sends_nothing_twice(clus
     charge_check(campaign, balance_before=balance)
 
 
+def succeeded_since(proc, offset: int) -> int:
+    """Tasks the worker finished after `offset` bytes of its log."""
+    with proc.log.open("rb") as log:
+        log.seek(offset)
+        return log.read().count(b"] succeeded in ")
+
+
 @pytest.mark.timeout(240)
-def test_a_redis_restart_mid_campaign_loses_nothing_and_sends_nothing_twice(cluster):
+def test_a_redis_restart_mid_campaign_loses_nothing_and_every_worker_consumes_again(
+    cluster, captured_webhooks
+):
+    """The Procfile's own workers (default, dispatch, simulator: its flags, gossip and
+    mingle included) and beat, with the simulator posting receipts, so long tasks (a
+    dispatch drain, the simulator's pump) are running when Redis goes. The simulator
+    worker used to exit after such a restart (AttributeError on the ack of a task that
+    ran across it)."""
     procs, server = cluster
+    procs.env.update(SIMULATOR_WEBHOOK_URL=captured_webhooks.url, SIMULATOR_RECEIPT_DELAY_MS="50")
     campaign = committed_campaign(phones=recipients(RECIPIENTS), senders=SENDERS, mps=MPS)
     balance: Decimal = campaign.account.balance
-    workers = [procs.worker(f"rel-w{i}", concurrency=1) for i in (1, 2)]
+    workers = [procs.procfile(name) for name in ("worker", "dispatcher", "simulator")]
     beat = procs.beat()
     procs.start(*workers, beat)
 
@@ -113,9 +128,18 @@ def test_a_redis_restart_mid_campaign_loses_nothing_and_sends_nothing_twice(clus
         server.start()
         run_ids.add(server.run_id())
     assert len(run_ids) == 3  # two real restarts
+    offsets = {w.name: w.log.stat().st_size for w in workers}
 
     wait_for_completion(campaign)
     assert_every_message_sent_exactly_once(campaign)
-    # Nobody restarted them: they reconnected on their own.
-    assert all(w.alive() for w in workers) and beat.alive()
     charge_check(campaign, balance_before=balance)
+    # Nobody restarted them: they reconnected on their own, and each one is consuming
+    # its queue again (beat sends each queue a task every second).
+    for worker in workers:
+        wait_until(
+            lambda w=worker: not w.alive() or succeeded_since(w, offsets[w.name]) >= 3,
+            timeout=60,
+            what=f"{worker.name} to run tasks after the restarts",
+        )
+    assert [w.name for w in workers if not w.alive()] == [], procs.logs()
+    assert beat.alive()
