@@ -365,13 +365,27 @@ class CapturedWebhooks:
             def log_message(self, *args) -> None:
                 pass
 
+        self.handler = Handler
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhooks/telnyx/"
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/webhooks/telnyx/"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def snapshot(self) -> list[tuple[bytes, dict[str, str]]]:
         with self._lock:
             return list(self.posts)
+
+    def down(self) -> None:
+        """Stop listening: posts get "connection refused", as from a receiver that is
+        down."""
+        self.server.shutdown()
+        self.server.server_close()
+
+    def up(self) -> None:
+        """Listen again, on the same port."""
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), self.handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
 
 
 @pytest.fixture
