@@ -1,5 +1,6 @@
-"""Crash tests with real processes (issue 3's acceptance): real Celery workers and beat
-on the test database and a private Redis; the carrier simulator is the network.
+"""Crash tests with real processes (issue 3's acceptance, issue 14's fault matrix): real
+Celery workers and beat on the test database and a private Redis; the carrier simulator
+is the network.
 
 1. kill -9 the dispatching worker mid-campaign (twice), restart it: every message
    reaches a final state and the simulator's send log holds every message exactly once,
@@ -7,16 +8,22 @@ on the test database and a private Redis; the carrier simulator is the network.
 2. Restart Redis (kill -9, all its data gone) mid-campaign, twice: the campaign
    completes, nothing lost, nothing twice, and the workers and beat reconnected by
    themselves.
+3. kill -9 of one pool process of the dispatcher, then of its main process alone.
+4. PostgreSQL drops every connection of the test database, twice, mid-campaign.
 
-Both also check the money: the account is charged once per accepted message.
+Every one also checks the money: the account is charged once per accepted message.
 """
 
+import contextlib
+import os
 import random
 import signal
 import time
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from django.db import connection
 
 from providers.models import SimulatorMessage
 from texting.models import Message, MessageStatus
@@ -143,3 +150,97 @@ def test_a_redis_restart_mid_campaign_loses_nothing_and_every_worker_consumes_ag
         )
     assert [w.name for w in workers if not w.alive()] == [], procs.logs()
     assert beat.alive()
+
+
+def pool_children(proc) -> list[int]:
+    """The pids of a Celery main process's pool children."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it exited meanwhile
+            continue
+        if int(fields[1]) == proc.pid:  # state, ppid, ...
+            children.append(int(stat.parent.name))
+    return children
+
+
+@pytest.mark.timeout(240)
+def test_a_pool_process_or_the_main_process_killed_loses_nothing_and_sends_nothing_twice(
+    cluster,
+):
+    """kill -9 of one pool process of the Procfile's dispatcher (Celery replaces it),
+    then kill -9 of its main process alone: its pool children are orphaned and finish
+    what they hold while the process manager starts a new dispatcher beside them."""
+    procs, _redis = cluster
+    campaign = committed_campaign(phones=recipients(RECIPIENTS), senders=SENDERS, mps=MPS)
+    balance = campaign.account.balance
+    dispatcher = procs.procfile("dispatcher")
+    procs.start(dispatcher, procs.procfile("worker"), procs.beat())
+
+    sent_at_least(campaign, 0.2)
+    before = pool_children(dispatcher)
+    os.kill(random.choice(before), signal.SIGKILL)
+    wait_until(
+        lambda: len(set(pool_children(dispatcher)) - set(before)) == 1,
+        timeout=30,
+        what="Celery to replace the killed pool process",
+    )
+    assert dispatcher.alive()
+
+    sent_at_least(campaign, 0.5)
+    orphans = pool_children(dispatcher)
+    old_group = dispatcher.pid
+    os.kill(dispatcher.pid, signal.SIGKILL)  # the main process only
+    dispatcher.popen.wait(timeout=10)
+    try:
+        procs.start(dispatcher)  # what a restarting process manager does
+        offset = dispatcher.log.stat().st_size
+        wait_for_completion(campaign)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(old_group, signal.SIGKILL)  # orphans still running, if any
+    assert orphans
+    assert_every_message_sent_exactly_once(campaign)
+    charge_check(campaign, balance_before=balance)
+    assert dispatcher.alive()
+    wait_until(
+        lambda: succeeded_since(dispatcher, offset) >= 3,
+        timeout=30,
+        what="the new dispatcher to run ticks",
+    )
+
+
+@pytest.mark.timeout(240)
+def test_postgresql_dropping_every_connection_mid_campaign_loses_nothing(cluster):
+    """PostgreSQL "restarts" under the workers: every backend on the test database is
+    terminated (pg_terminate_backend, as a server restart does to them), twice. Only
+    the test database's backends: the server is shared."""
+    procs, _redis = cluster
+    campaign = committed_campaign(phones=recipients(RECIPIENTS), senders=SENDERS, mps=MPS)
+    balance = campaign.account.balance
+    workers = [procs.procfile("dispatcher"), procs.procfile("worker")]
+    procs.start(*workers, procs.beat())
+
+    terminated = 0
+    for share in (0.2, 0.5):
+        sent_at_least(campaign, share)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            terminated += cursor.fetchone()[0]
+    assert terminated >= 2
+    offsets = {w.name: w.log.stat().st_size for w in workers}
+
+    wait_for_completion(campaign)
+    assert_every_message_sent_exactly_once(campaign)
+    charge_check(campaign, balance_before=balance)
+    for worker in workers:
+        assert worker.alive(), worker.log_tail()
+        wait_until(
+            lambda w=worker: succeeded_since(w, offsets[w.name]) >= 3,
+            timeout=30,
+            what=f"{worker.name} to run tasks after the restart",
+        )
