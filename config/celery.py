@@ -19,9 +19,10 @@ app.autodiscover_tasks()
 # 'hostname'). That is not a connection error, so nothing catches it and the worker
 # exits ("Unrecoverable error"). An ack on such a channel fails the same way. Raising
 # the transport's own connection error instead lets every one of those callers handle
-# it as they already do (ignore it while closing, log "Couldn't ack"); the messages
-# stay in Redis's unacked set for the broker to redeliver, and every task here is safe
-# to run twice.
+# it as they already do (ignore it while closing, log "Couldn't ack"). The messages stay
+# in Redis's unacked set, redelivered after the visibility timeout exactly as they would
+# have been after the worker's exit (a restart without persistence has lost them anyway:
+# the beat-driven ticks and the dispatcher's leases cover that).
 _get_pool = kombu_redis.Channel._get_pool
 
 
