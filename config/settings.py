@@ -189,10 +189,10 @@ CHANNEL_LAYERS = {
                 {
                     "address": REDIS_URL,
                     "socket_timeout": 15,
-                    "socket_connect_timeout": 5,
+                    "socket_connect_timeout": 2,
                     "socket_keepalive": True,
                     "health_check_interval": 10,
-                    "retry": RedisRetry(ExponentialBackoff(cap=2.0, base=0.1), retries=5),
+                    "retry": RedisRetry(ExponentialBackoff(cap=1.0, base=0.1), retries=3),
                     "retry_on_error": [RedisConnectionError, RedisTimeoutError],
                 }
             ],

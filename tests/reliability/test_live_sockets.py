@@ -79,7 +79,7 @@ def pause_and_receive(socket: ClientConnection, campaign: Campaign, manager) -> 
     return json.loads(socket.recv(timeout=10))
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(240)
 @pytest.mark.django_db(transaction=True)
 def test_an_idle_status_socket_stays_open_and_gets_the_next_push():
     from config.asgi import application
@@ -94,7 +94,7 @@ def test_an_idle_status_socket_stays_open_and_gets_the_next_push():
         socket.ping().wait(5)  # and it is still open after the push
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(240)
 @pytest.mark.django_db(transaction=True)
 def test_the_channel_layer_reconnects_after_a_redis_restart(tmp_path, settings):
     from channels.layers import channel_layers
