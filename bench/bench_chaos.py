@@ -17,8 +17,8 @@ never restarted); the webhook receiver (web) down for RECEIVER_DOWN seconds.
 Per fault it prints:
 - lost: messages that never reached the simulator yet did not end failed/canceled, or
   that it accepted without us recording its id;
-- duplicated: extra sends in the simulator's log (the same recipient twice) plus sends
-  under a key that is no message's;
+- duplicated: extra sends of the campaign in the simulator's log (the same recipient
+  twice) plus sends under a key that is no message's;
 - outage: the longest stretch with no send accepted, from the fault to the end of the
   campaign (for the receiver: from its going down to the first webhook stored after);
 - receipts missing: messages left plain `sent` (no final receipt) when they settled.
@@ -142,10 +142,17 @@ def _figures(campaign_id: int, fault_at: float, done_at: float) -> dict:
             """,
             [campaign_id],
         )
-        never_sent, unrecorded, wrong_id = cursor.fetchone()
+        never_sent, _unrecorded, wrong_id = cursor.fetchone()
+        # The campaign's sends per recipient (keyword replies, a STOP's confirmation, are
+        # messages of their own to the same phones, not duplicates).
         cursor.execute(
-            "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n"
-            " FROM providers_simulatormessage GROUP BY to_number) per_recipient"
+            """
+            SELECT coalesce(sum(n - 1), 0) FROM (
+              SELECT count(*) AS n FROM providers_simulatormessage s
+              JOIN texting_message m ON m.idempotency_key::text = s.idempotency_key
+              WHERE m.campaign_id = %s GROUP BY s.to_number) per_recipient
+            """,
+            [campaign_id],
         )
         twice = cursor.fetchone()[0]
         cursor.execute(
@@ -165,7 +172,7 @@ def _figures(campaign_id: int, fault_at: float, done_at: float) -> dict:
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
     return {
         "messages": messages,
-        "lost": never_sent + unrecorded + wrong_id,
+        "lost": never_sent + wrong_id,  # wrong_id includes the unrecorded ones
         "duplicated": int(twice) + unknown,
         "outage_seconds": round(max(gaps, default=done_at - fault_at), 1),
     }
