@@ -189,7 +189,8 @@ def test_receipts_twice_and_in_reverse_order_end_the_same(
     assert shuffled_twice == in_order, diff(in_order, shuffled_twice)
 
 
-RECEIVER_OUTAGE_SECONDS = 12  # longer than the old retry window (tries at 0, 2 and 6 s); chaos: 30 s
+# Longer than the old retry window (tries at 0, 2 and 6 s); the chaos bench: 30 s.
+RECEIVER_OUTAGE_SECONDS = 12
 
 
 @pytest.mark.timeout(180)
