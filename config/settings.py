@@ -72,7 +72,7 @@ SIMULATOR_FAILED_RATIO = env.float("SIMULATOR_FAILED_RATIO", default=0.03)
 SIMULATOR_REPLY_RATE = env.float("SIMULATOR_REPLY_RATE", default=0.05)
 SIMULATOR_STOP_RATE = env.float("SIMULATOR_STOP_RATE", default=0.01)
 SIMULATOR_RECEIPT_DELAY_MS = env.int("SIMULATOR_RECEIPT_DELAY_MS", default=500)
-# Tries per webhook post (backoff 2, 4, 8, 16, then 30 s): ~3.5 min of receiver outage.
+# Tries per webhook post (backoff 2, 4, 8, 16, then 30 s): 3 minutes of receiver outage.
 SIMULATOR_WEBHOOK_ATTEMPTS = env.int("SIMULATOR_WEBHOOK_ATTEMPTS", default=10)
 SIMULATOR_REGISTRATION_SECONDS = env.float("SIMULATOR_REGISTRATION_SECONDS", default=5)
 SIMULATOR_SEED = env.str(

@@ -46,7 +46,7 @@ LEASE_MS = 60_000  # an entry taken by a pump that died comes back after this
 BATCH = 200
 POSTERS = 16
 # A post that fails (receiver down, 5xx) is retried with exponential backoff capped at
-# RETRY_CAP_SECONDS: 10 attempts span ~3.5 minutes, so a webhook receiver that is down
+# RETRY_CAP_SECONDS: 10 attempts span 3 minutes, so a webhook receiver that is down
 # for a restart (or 30 s, issue 14) loses no receipt. Telnyx itself gives up sooner;
 # SIMULATOR_WEBHOOK_ATTEMPTS=3 plays that.
 MAX_ATTEMPTS = 10
