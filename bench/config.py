@@ -61,6 +61,7 @@ class BenchConfig:
     workers: int  # instances of the Procfile's dispatcher entry
     worker_concurrency: int | None  # their -c (None: the Procfile's)
     simulator_concurrency: int | None  # -c of the simulator worker (None: the Procfile's)
+    chaos_messages: int  # the campaign each chaos fault hits
 
     @property
     def spec_run(self) -> bool:
@@ -113,6 +114,7 @@ def load(quick: bool = False) -> BenchConfig:
         workers=_int("BENCH_WORKERS", 2),
         worker_concurrency=_optional_int("BENCH_WORKER_CONCURRENCY"),
         simulator_concurrency=_optional_int("BENCH_SIMULATOR_CONCURRENCY"),
+        chaos_messages=_int("BENCH_CHAOS_MESSAGES", 1000 if q else 4000),
     )
 
 

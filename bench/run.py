@@ -7,7 +7,8 @@ ratios and PASS/FAIL against the issue's targets, and write bench-results.json.
 
 Subcommands: commit, audit (eligibility audit of 100k), dispatch (backlog: rate and conformance), latency (paced:
 due-to-call), webhooks, end20k, import (a 50k-row contact CSV), inbox (50k threads, 1M
-messages: inbox page, thread, search p95), all. See docs/benchmarks.md for what each measures.
+messages: inbox page, thread, search p95), chaos (issue 14's fault matrix: lost, duplicated
+and seconds of outage per fault), all. See docs/benchmarks.md for what each measures.
 The bench uses its own database (a2p_bench) and Redis db (7) unless DATABASE_URL /
 REDIS_URL are set, and its own port (BENCH_PORT, 8090).
 """
@@ -23,7 +24,17 @@ from pathlib import Path
 
 from . import config
 
-BENCHES = ["commit", "audit", "dispatch", "latency", "webhooks", "end20k", "import", "inbox"]
+BENCHES = [
+    "commit",
+    "audit",
+    "dispatch",
+    "latency",
+    "webhooks",
+    "end20k",
+    "import",
+    "inbox",
+    "chaos",
+]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from . import (
         bench_audit,
+        bench_chaos,
         bench_commit,
         bench_dispatch,
         bench_end20k,
@@ -80,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         "end20k": bench_end20k.run,
         "import": bench_import.run,
         "inbox": bench_inbox.run,
+        "chaos": bench_chaos.run,
     }
     manager = ProcessManager(log_dir=Path(cfg.log_dir), env=env)
     meta = {

@@ -9,6 +9,10 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from redis.asyncio.retry import Retry as RedisRetry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -68,6 +72,8 @@ SIMULATOR_FAILED_RATIO = env.float("SIMULATOR_FAILED_RATIO", default=0.03)
 SIMULATOR_REPLY_RATE = env.float("SIMULATOR_REPLY_RATE", default=0.05)
 SIMULATOR_STOP_RATE = env.float("SIMULATOR_STOP_RATE", default=0.01)
 SIMULATOR_RECEIPT_DELAY_MS = env.int("SIMULATOR_RECEIPT_DELAY_MS", default=500)
+# Tries per webhook post (backoff 2, 4, 8, 16, then 30 s): 3 minutes of receiver outage.
+SIMULATOR_WEBHOOK_ATTEMPTS = env.int("SIMULATOR_WEBHOOK_ATTEMPTS", default=10)
 SIMULATOR_REGISTRATION_SECONDS = env.float("SIMULATOR_REGISTRATION_SECONDS", default=5)
 SIMULATOR_SEED = env.str(
     "SIMULATOR_SEED", default="a2p"
@@ -169,10 +175,30 @@ REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
 }
+# The channel layer's connections (channels_redis passes a hosts dict to redis-py's
+# ConnectionPool.from_url). Its receive is a BZPOPMIN that blocks for 5 s; redis-py's
+# default socket timeout is also 5 s, so every idle WebSocket died with a timeout after
+# ~5 s (issue 14). The read timeout must outlast the blocking read. Idle connections
+# are pinged before reuse and a failed command is retried on a fresh connection, so a
+# Redis restart costs a moment, not the web process's sockets for good.
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "capacity": 100, "expiry": 60},
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    "socket_timeout": 15,
+                    "socket_connect_timeout": 2,
+                    "socket_keepalive": True,
+                    "health_check_interval": 10,
+                    "retry": RedisRetry(ExponentialBackoff(cap=1.0, base=0.1), retries=3),
+                    "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+                }
+            ],
+            "capacity": 100,
+            "expiry": 60,
+        },
     }
 }
 
@@ -197,6 +223,9 @@ CELERY_TASK_ROUTES = {
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker whose broker went away retries for ever (Celery's default gives up after
+# 100 attempts, ~50 min, and exits). See config/celery.py for the ack after a restart.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE: dict = {
     "retry-parked-webhook-events": {

@@ -45,7 +45,12 @@ PUMPING_MS = 3000
 LEASE_MS = 60_000  # an entry taken by a pump that died comes back after this
 BATCH = 200
 POSTERS = 16
-MAX_ATTEMPTS = 3  # Telnyx: up to 3 attempts per URL, exponential backoff
+# A post that fails (receiver down, 5xx) is retried with exponential backoff capped at
+# RETRY_CAP_SECONDS: 10 attempts span 3 minutes, so a webhook receiver that is down
+# for a restart (or 30 s, issue 14) loses no receipt. Telnyx itself gives up sooner;
+# SIMULATOR_WEBHOOK_ATTEMPTS=3 plays that.
+MAX_ATTEMPTS = 10
+RETRY_CAP_SECONDS = 30
 IDLE_EXIT_SECONDS = 1.0
 
 SENT, FINAL, REPLY = "sent", "final", "reply"
@@ -126,6 +131,15 @@ def _post(envelope: dict) -> bool:
     return 200 <= status < 300
 
 
+def max_attempts() -> int:
+    return max(1, int(getattr(settings, "SIMULATOR_WEBHOOK_ATTEMPTS", MAX_ATTEMPTS)))
+
+
+def retry_after(attempt: int) -> float:
+    """Seconds before the next try of a post that failed on try `attempt` (1-based)."""
+    return float(min(2**attempt, RETRY_CAP_SECONDS))
+
+
 def with_attempt(envelope: dict, attempt: int) -> dict:
     """The envelope as Telnyx sends its `attempt`-th delivery."""
     return {**envelope, "meta": {**envelope.get("meta", {}), "attempt": attempt}}
@@ -162,10 +176,10 @@ def run_step(member: str) -> tuple[str, float] | None:
         if not connection.in_atomic_block:
             connection.close()  # back to the pool while posting
     if not _post(with_attempt(envelope, attempt)):
-        if attempt >= MAX_ATTEMPTS:
+        if attempt >= max_attempts():
             log.error("simulator: gave up on %s after %s attempts", member, attempt)
         else:
-            schedule(kind, message_id, after=2**attempt, attempt=attempt + 1)
+            schedule(kind, message_id, after=retry_after(attempt), attempt=attempt + 1)
         return None
     if kind == SENT:
         return FINAL, receipt_delay()

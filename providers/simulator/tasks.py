@@ -17,8 +17,6 @@ from .transport import post_signed_event
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = lifecycle.MAX_ATTEMPTS
-
 
 @shared_task(name="providers.simulator.post_event", ignore_result=True)
 def post_event(envelope: dict[str, Any], attempt: int = 1) -> None:
@@ -30,12 +28,12 @@ def post_event(envelope: dict[str, Any], attempt: int = 1) -> None:
         status = None
     if status is not None and 200 <= status < 300:
         return
-    if attempt >= MAX_ATTEMPTS:
+    if attempt >= lifecycle.max_attempts():
         log.error(
             "simulator: gave up on event %s after %s attempts", envelope["data"]["id"], attempt
         )
         return
-    post_event.apply_async((envelope, attempt + 1), countdown=2**attempt)
+    post_event.apply_async((envelope, attempt + 1), countdown=lifecycle.retry_after(attempt))
 
 
 @shared_task(name="providers.simulator.pump_lifecycle", ignore_result=True)

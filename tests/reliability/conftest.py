@@ -14,6 +14,7 @@ subprocesses: they get the private server's URL.
 import contextlib
 import ctypes
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -233,6 +234,22 @@ class Processes:
         ]
         return self.add(name, argv, self.env, ready=" ready.")
 
+    def procfile(self, name: str) -> Proc:
+        """The Procfile's own command line for process `name` (the flags production
+        runs with, gossip and mingle included), with this interpreter and a node name
+        of its own."""
+        for line in (BASE_DIR / "Procfile").read_text().splitlines():
+            key, _, command = line.partition(":")
+            if key.strip() == name:
+                break
+        else:
+            raise AssertionError(f"no {name!r} in the Procfile")
+        argv = shlex.split(command.replace("${WEB_PORT:-8000}", f"rel{os.getpid()}"))
+        assert argv[0].endswith("/celery"), argv
+        return self.add(
+            name, [sys.executable, "-m", "celery", *argv[1:]], self.env, ready=" ready."
+        )
+
     def beat(self) -> Proc:
         argv = [
             sys.executable,
@@ -348,13 +365,27 @@ class CapturedWebhooks:
             def log_message(self, *args) -> None:
                 pass
 
+        self.handler = Handler
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhooks/telnyx/"
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/webhooks/telnyx/"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def snapshot(self) -> list[tuple[bytes, dict[str, str]]]:
         with self._lock:
             return list(self.posts)
+
+    def down(self) -> None:
+        """Stop listening: posts get "connection refused", as from a receiver that is
+        down."""
+        self.server.shutdown()
+        self.server.server_close()
+
+    def up(self) -> None:
+        """Listen again, on the same port."""
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), self.handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ stored events must be identical, and (a) must match what the simulator decided.
 
 import json
 import random
+import time
 from collections import Counter
 from decimal import Decimal
 
@@ -27,7 +28,13 @@ from contacts.models import Contact, EngagementEvent
 from providers.models import SimulatorMessage, WebhookEvent
 from texting.models import Message, MessageStatus
 
-from .checks import committed_campaign, recipients, senders_of, wait_for_completion
+from .checks import (
+    assert_every_message_sent_exactly_once,
+    committed_campaign,
+    recipients,
+    senders_of,
+    wait_for_completion,
+)
 from .conftest import wait_for_count
 
 TEST_RECIPIENTS = [f"+1202555010{i}" for i in range(7)]  # forced fates, incl. reply + STOP
@@ -180,3 +187,48 @@ def test_receipts_twice_and_in_reverse_order_end_the_same(
 
     assert reversed_twice == in_order, diff(in_order, reversed_twice)
     assert shuffled_twice == in_order, diff(in_order, shuffled_twice)
+
+
+# Longer than the old retry window (tries at 0, 2 and 6 s); the chaos bench: 30 s.
+RECEIVER_OUTAGE_SECONDS = 12
+
+
+@pytest.mark.timeout(180)
+def test_a_webhook_receiver_down_for_a_while_gets_every_receipt_when_it_is_back(
+    cluster, captured_webhooks
+):
+    """The simulator's worker posts receipts to a receiver that is down (connection
+    refused) from before the first send until RECEIVER_OUTAGE_SECONDS later: it retries
+    with backoff, and once the receiver is back every event of every accepted message
+    arrives. The simulator used to give up after three tries (~6 s)."""
+    procs, _redis = cluster
+    procs.env.update(
+        SIMULATOR_WEBHOOK_URL=captured_webhooks.url,
+        SIMULATOR_RECEIPT_DELAY_MS="50",
+        SIMULATOR_REPLY_RATE="0",
+    )
+    campaign = committed_campaign(phones=recipients(40, first=3000), senders=2, mps=10)
+    captured_webhooks.down()
+    procs.start(procs.procfile("dispatcher"), procs.procfile("simulator"), procs.beat())
+    down_at = time.monotonic()
+
+    wait_for_completion(campaign)  # sending does not wait for receipts
+    check = assert_every_message_sent_exactly_once(campaign)
+    time.sleep(max(0.0, RECEIVER_OUTAGE_SECONDS - (time.monotonic() - down_at)))
+    assert captured_webhooks.snapshot() == []
+    captured_webhooks.up()
+
+    accepted = SimulatorMessage.objects.filter(from_number__in=senders_of(campaign))
+    expected = {
+        (event_type, str(message.id))
+        for message in accepted
+        for event_type in ("message.sent", "message.finalized")
+    }
+
+    def received() -> set[tuple[str, str]]:
+        events = (json.loads(body)["data"] for body, _ in captured_webhooks.snapshot())
+        return {(e["event_type"], e["payload"]["id"]) for e in events}
+
+    wait_for_count(lambda: len(received() & expected), len(expected), what="receipts", stall=45)
+    assert received() == expected
+    assert check.log_rows == 40
