@@ -261,17 +261,7 @@ def one_fault(fault: str, cfg: BenchConfig, manager: ProcessManager, redis: Priv
     n = cfg.chaos_messages
     redis.kill9()
     redis.start()  # empty
-    fixtures.wipe()
-    account, user = fixtures.make_account()
-    numbers = fixtures.make_senders(account)
-    low, high = fixtures.make_contacts(account, n)
-    campaign = fixtures.make_campaign(
-        account,
-        user,
-        name=f"Chaos: {fault}",
-        senders=list(numbers.values()),
-        contact_ids=list(range(low, high + 1)),
-    )
+    _account, user, campaign, _numbers = fixtures.fresh_campaign(f"Chaos: {fault}", n)
     connection.close()
     procs = system.start(cfg, manager, web=True, simulator=True)
     run = Run(cfg, manager, redis)

@@ -177,17 +177,7 @@ def run(cfg: BenchConfig, manager: ProcessManager) -> BenchResult:
 
     result = BenchResult("end20k")
     n = cfg.end_messages
-    fixtures.wipe()
-    account, user = fixtures.make_account()
-    numbers = fixtures.make_senders(account)
-    low, high = fixtures.make_contacts(account, n)
-    campaign = fixtures.make_campaign(
-        account,
-        user,
-        name="End to end",
-        senders=list(numbers.values()),
-        contact_ids=list(range(low, high + 1)),
-    )
+    _account, user, campaign, numbers = fixtures.fresh_campaign("End to end", n)
     connection.close()
     procs = system.start(cfg, manager, web=True, simulator=True)
     t0 = time.time()

@@ -170,6 +170,23 @@ def make_campaign(account, user, *, name: str, senders: list, contact_ids: list[
     )
 
 
+def fresh_campaign(name: str, count: int):
+    """A wiped database with one account, its senders and `count` contacts, and a draft
+    campaign to all of them on every sender: (account, user, campaign, numbers)."""
+    wipe()
+    account, user = make_account()
+    numbers = make_senders(account)
+    low, high = make_contacts(account, count)
+    campaign = make_campaign(
+        account,
+        user,
+        name=name,
+        senders=list(numbers.values()),
+        contact_ids=list(range(low, high + 1)),
+    )
+    return account, user, campaign, numbers
+
+
 def db_connections() -> tuple[int, int]:
     """(connections to the bench database, connections to the whole server) now; the
     server's max_connections is shared with everything else on the machine."""

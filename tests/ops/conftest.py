@@ -12,7 +12,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +21,8 @@ import httpx
 import psycopg
 import pytest
 from django.conf import settings as django_settings
+
+from tests.servers import free_port, wait_until  # noqa: F401 (the suite's helpers)
 
 REPO = Path(django_settings.BASE_DIR)
 
@@ -43,23 +44,6 @@ _SCRUB = {
     "PROVIDER",
     "ALLOWED_HOSTS",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(predicate: Callable[[], object], *, timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.1)
 
 
 def clean_env(**extra: str) -> dict[str, str]:

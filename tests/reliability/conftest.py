@@ -16,7 +16,6 @@ import ctypes
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -33,6 +32,7 @@ from django.db import connection
 
 # Celery tasks inline in this process (the receipts test replays webhooks in-process).
 from tests.providers.conftest import celery_eager  # noqa: F401
+from tests.servers import free_port, wait_until  # noqa: F401 (the suite's helpers)
 
 BASE_DIR = Path(django_settings.BASE_DIR)
 
@@ -44,25 +44,6 @@ LATENCY_MS = 20  # the simulator's API round trip
 
 # Variables of the test process that must not leak into the workers.
 _SCRUB = ("PYTEST_", "CELERY_TASK_ALWAYS_EAGER", "DJANGO_LIVE_TEST_SERVER")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(
-    predicate: Callable[[], object], *, timeout: float, what: str, every: float = 0.05
-) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(every)
 
 
 def wait_for_count(
@@ -233,6 +214,27 @@ class Processes:
             "INFO",
         ]
         return self.add(name, argv, self.env, ready=" ready.")
+
+    def web(self) -> tuple[Proc, str]:
+        """The web server (uvicorn, HTTP and WebSockets) on a free port, as the Procfile
+        runs it: the process and its base URL."""
+        port = free_port()
+        argv = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "config.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--lifespan",
+            "off",
+            "--no-server-header",
+        ]
+        return self.add(
+            "web", argv, self.env, ready="Uvicorn running on"
+        ), f"http://127.0.0.1:{port}"
 
     def procfile(self, name: str) -> Proc:
         """The Procfile's own command line for process `name` (the flags production

@@ -8,7 +8,6 @@ took both of its processes, and a STOP posted meanwhile waited until one finishe
 their own queue they leave `default` free.
 """
 
-import sys
 import time
 
 import pytest
@@ -19,7 +18,7 @@ from providers.simulator.transport import post_signed_event
 from tests.factories import make_account, make_contact, make_number
 from tests.inbound import inbound
 
-from .conftest import free_port, wait_until
+from .conftest import wait_until
 
 IMPORTS = 3
 ROWS = 50_000  # the most an import may have
@@ -46,25 +45,7 @@ def test_a_stop_is_applied_at_once_while_big_imports_run(cluster):
         for i in range(IMPORTS)
     ]
 
-    port = free_port()
-    web = procs.add(
-        "web",
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "config.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--lifespan",
-            "off",
-            "--no-server-header",
-        ],
-        procs.env,
-        ready="Uvicorn running on",
-    )
+    web, base = procs.web()
     procs.start(
         web,
         procs.worker("rel-default", queues="default", concurrency=2),
@@ -84,7 +65,7 @@ def test_a_stop_is_applied_at_once_while_big_imports_run(cluster):
     time.sleep(1)  # every worker process that takes imports has one by now
 
     stop = inbound(contact.phone, number.e164, "STOP")
-    assert post_signed_event(stop, url=f"http://127.0.0.1:{port}/webhooks/telnyx/") == 200
+    assert post_signed_event(stop, url=f"{base}/webhooks/telnyx/") == 200
     answered = time.monotonic()
 
     def opted_out() -> bool:

@@ -9,7 +9,6 @@ account is canceled, and afterwards nothing is sent to that phone but the one
 confirmation.
 """
 
-import sys
 import time
 from datetime import timedelta
 
@@ -24,7 +23,7 @@ from texting.commit import campaign_commit
 from texting.models import Campaign, Message, MessageStatus, SendMode
 
 from .checks import committed_campaign, recipients, wait_for_completion
-from .conftest import free_port, wait_for_count
+from .conftest import wait_for_count
 
 RECIPIENTS = 400
 SENDERS = 4
@@ -72,25 +71,7 @@ def test_a_stop_mid_campaign_takes_effect_within_a_second(cluster):
     )
     assert waiting_to(contact.phone, account.pk) == 2
 
-    port = free_port()
-    web = procs.add(
-        "web",
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "config.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--lifespan",
-            "off",
-            "--no-server-header",
-        ],
-        procs.env,
-        ready="Uvicorn running on",
-    )
+    web, base = procs.web()
     procs.start(
         web,
         procs.worker("rel-default", queues="default"),
@@ -109,7 +90,7 @@ def test_a_stop_mid_campaign_takes_effect_within_a_second(cluster):
         campaign=campaign, status__in=[MessageStatus.QUEUED, MessageStatus.SENDING]
     ).count()
     stop = inbound(contact.phone, target.from_number, "Stop")
-    status = post_signed_event(stop, url=f"http://127.0.0.1:{port}/webhooks/telnyx/")
+    status = post_signed_event(stop, url=f"{base}/webhooks/telnyx/")
     answered, answered_at = time.monotonic(), timezone.now()
     assert status == 200
 
