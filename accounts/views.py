@@ -171,11 +171,14 @@ def account_settings(request: HttpRequest) -> HttpResponse:
 def member_tokens_revoke(request: HttpRequest, user_id: int) -> HttpResponse:
     """Settings → Members: revoke one of a member's API tokens (`token`), or all."""
     member = access_member(account=request.account, user_id=user_id)
-    token_id = request.POST.get("token", "")
-    revoked = api_tokens_revoke(
-        user=member.user, token_id=int(token_id) if token_id.isdigit() else None
-    )
+    token_id = request.POST.get("token", "all")
     name = member.user.get_username()
+    if token_id != "all" and not (token_id.isascii() and token_id.isdigit() and len(token_id) < 19):
+        messages.error(request, f"{name} has no such API token; nothing was revoked.")
+        return redirect("account-settings")
+    revoked = api_tokens_revoke(
+        user=member.user, token_id=None if token_id == "all" else int(token_id)
+    )
     if revoked:
         noun = "token" if revoked == 1 else "tokens"
         messages.success(request, f"Revoked {revoked} API {noun} of {name}.")

@@ -587,7 +587,7 @@ def macro_send_ids(raw_ids: Iterable[Any]) -> list[int]:
     for raw in raw_ids:
         if isinstance(raw, int) and not isinstance(raw, bool):
             value = raw
-        elif isinstance(raw, str) and raw.strip().isdigit():
+        elif isinstance(raw, str) and _is_id(raw.strip()):
             value = int(raw.strip())
         else:
             raise ConversationInputError(
@@ -597,6 +597,12 @@ def macro_send_ids(raw_ids: Iterable[Any]) -> list[int]:
     if not ids:
         raise ConversationInputError("conversation_ids", "Pick at least one conversation.")
     return list(ids)
+
+
+def _is_id(text: str) -> bool:
+    """ASCII digits a bigint column can hold ("²" and "٣" are digits to str.isdigit but
+    not to int(), or not ids)."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
 
 
 def macro_send(

@@ -206,6 +206,17 @@ def test_admin_revokes_a_members_tokens_on_the_settings_page():
     assert "Revoked 1 API token of fred." in browser.get("/settings/").content.decode()
     assert not works(key)
 
+    # A token field that is no token id revokes nothing (it never meant "all").
+    other = issue("fred", name="phone")["token"]
+    for bad in ("abc", "²", ""):
+        res = browser.post(f"/settings/members/{field.pk}/tokens/revoke/", {"token": bad})
+        assert res.status_code == 302
+        assert works(other)
+    assert (
+        "fred has no such API token; nothing was revoked."
+        in browser.get("/settings/").content.decode()
+    )
+
     # A member who is not an admin sees no tokens and may not revoke.
     theirs = issue("ada")["token"]
     fred = signed_in("fred")

@@ -111,7 +111,7 @@ def test_a_full_request_of_500_ids_with_repeats_is_answered_per_conversation(inb
     ]
 
 
-@pytest.mark.parametrize("bad", [["12x"], [True], [1.5], [[1]], "12"])
+@pytest.mark.parametrize("bad", [["12x"], [True], [1.5], [[1]], "12", ["²"], ["٣"], ["9" * 5000]])
 def test_ids_that_are_not_whole_numbers_are_a_400_naming_the_field(inbox, bad):
     account, admin, _, macro = inbox
     response = api_client(admin, account).post(
