@@ -17,9 +17,11 @@ limit, signed expiring URLs for the provider, and the retention cleanup.
 Memory (issue 14: one 7,070×7,070 PNG cost the web process 380 MB, eight at once
 3.3 GB). Images are fitted in the request, but bounded:
 - the pixel count is read from the header (`Image.open` is lazy) and an image over
-  `MMS_IMAGE_MAX_PIXELS` (25 megapixels) is refused before anything is decoded; Pillow's
-  own decompression-bomb limit is set to the same number and its warning is an error,
-  so no other path decodes a bigger one either;
+  `MMS_IMAGE_MAX_PIXELS` (25 megapixels) is refused before anything is decoded, except
+  a JPEG, which is decoded at a reduced scale: a camera's photo of up to 8 times that
+  is taken, as long as what is decoded stays under the limit; Pillow's own
+  decompression-bomb limit is set to the JPEG limit and its warning is an error, so no
+  other path decodes a bigger one either;
 - the upload is checked against `MMS_UPLOAD_MAX_BYTES` by its size on disk before it
   is read (`media_upload_file`; Django streams uploads over 2.5 MB to a temporary file,
   and `config.bodylimit` refuses a request body over `REQUEST_MAX_BYTES` before Django
@@ -74,9 +76,16 @@ MAX_ANIMATION_PIXELS = 50_000_000
 # scale directly.
 FIT_MAX_SIDE = 2048
 
+# A JPEG is decoded at 1/2, 1/4 or 1/8 scale when it will be shrunk anyway (`draft`,
+# below), so a camera's 26-108 MP photo costs no more memory than a 25 MP PNG: JPEGs may
+# have this many times MMS_IMAGE_MAX_PIXELS in their header.
+JPEG_PIXEL_FACTOR = 8
+
 # Pillow's own guard, for every path that opens an image in this process: over the
-# limit it warns (made an error here), over twice the limit it refuses.
-Image.MAX_IMAGE_PIXELS = settings.MMS_IMAGE_MAX_PIXELS
+# limit it warns (made an error here), over twice the limit it refuses. It sits at the
+# JPEG limit; check_pixels holds every other format to MMS_IMAGE_MAX_PIXELS from the
+# header, before anything is decoded.
+Image.MAX_IMAGE_PIXELS = settings.MMS_IMAGE_MAX_PIXELS * JPEG_PIXEL_FACTOR
 warnings.simplefilter("error", Image.DecompressionBombWarning)
 _BOMB = (Image.DecompressionBombError, Image.DecompressionBombWarning)
 
@@ -126,13 +135,18 @@ def sniff(data: bytes) -> Sniffed | None:
     return None
 
 
-def _too_many_pixels(pixels: int | None) -> str:
-    limit = settings.MMS_IMAGE_MAX_PIXELS
+def _too_many_pixels(pixels: int | None, *, jpeg: bool = False) -> str:
+    limit = _pixel_limit(jpeg)
     found = f"has {pixels / 1_000_000:.1f} megapixels" if pixels else "is too large"
+    kind = "JPEG photos" if jpeg else "images"
     return (
-        f"This image {found}; images may have at most {limit / 1_000_000:g} megapixels. "
+        f"This image {found}; {kind} may have at most {limit / 1_000_000:g} megapixels. "
         "Make it smaller and upload it again."
     )
+
+
+def _pixel_limit(jpeg: bool) -> int:
+    return settings.MMS_IMAGE_MAX_PIXELS * (JPEG_PIXEL_FACTOR if jpeg else 1)
 
 
 def _bomb_pixels(exc: Exception) -> int | None:
@@ -142,11 +156,12 @@ def _bomb_pixels(exc: Exception) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def check_pixels(size: tuple[int, int]) -> None:
-    """Refuse an image over MMS_IMAGE_MAX_PIXELS, by the size its header gives, before
-    it is decoded."""
-    if size[0] * size[1] > settings.MMS_IMAGE_MAX_PIXELS:
-        raise MediaError(_too_many_pixels(size[0] * size[1]))
+def check_pixels(size: tuple[int, int], *, jpeg: bool = False) -> None:
+    """Refuse an image over MMS_IMAGE_MAX_PIXELS (a JPEG: JPEG_PIXEL_FACTOR times that,
+    since it is decoded at a reduced scale), by the size its header gives, before it is
+    decoded."""
+    if size[0] * size[1] > _pixel_limit(jpeg):
+        raise MediaError(_too_many_pixels(size[0] * size[1], jpeg=jpeg))
 
 
 def _encode(image: Image.Image, content_type: str, quality: int) -> bytes:
@@ -168,11 +183,13 @@ def fit_image(data: bytes, content_type: str, *, limit: int) -> tuple[bytes, str
     if len(data) < limit:
         return data, content_type
     with _decoding, Image.open(io.BytesIO(data)) as original:
-        check_pixels(original.size)
+        check_pixels(original.size, jpeg=original.format == "JPEG")
         if original.format == "JPEG" and max(original.size) > FIT_MAX_SIDE:
             # Decode at 1/2, 1/4 or 1/8 scale (the JPEG decoder does it for free) when
             # the picture will be shrunk below that anyway.
             original.draft("RGB", (FIT_MAX_SIDE, FIT_MAX_SIDE))
+            # What will be decoded: a long, thin panorama may not shrink enough.
+            check_pixels(original.size)
         # Every frame of an animation is decoded (and copied per attempt): refuse one
         # whose frames × pixels would take a worker's memory (Pillow's bomb check is per
         # frame).
@@ -230,7 +247,7 @@ def media_upload(
     content_type = found.content_type
     if found.kind == MediaKind.IMAGE:
         if found.size is not None:
-            check_pixels(found.size)
+            check_pixels(found.size, jpeg=content_type == "image/jpeg")
         try:
             data, content_type = fit_image(data, content_type, limit=limit)
         except _BOMB as exc:

@@ -368,3 +368,23 @@ def test_a_chunked_body_is_cut_off_at_the_cap():
         "The upload is larger than 25.0 MB; a request may carry at most 25.0 MB."
     )
     assert asked <= 26  # 25 MB read, not the rest
+
+
+def test_a_26_megapixel_camera_photo_is_taken_and_fitted(account, settings):
+    """A JPEG is decoded at a reduced scale, so a camera's photo over the 25 MP limit
+    for other images (6240×4160, a 26 MP camera) is taken, not refused."""
+    settings.MMS_MAX_BYTES = 10_000  # so it is decoded and shrunk
+    data = _image("JPEG", size=(6240, 4160))
+    media = media_upload(account=account, actor=None, data=data, name="rally.jpg")
+    with media.file.open("rb") as handle:
+        assert max(Image.open(handle).size) <= 2048
+
+
+def test_a_jpeg_panorama_that_would_not_shrink_enough_is_refused(account, settings):
+    """60,000×500: 30 MP that a reduced-scale decode cannot bring under 25 MP (its short
+    side is already small), so it is refused by its header rather than decoded."""
+    settings.MMS_MAX_BYTES = 10_000
+    data = _image("JPEG", size=(60_000, 500))
+    with pytest.raises(MediaError, match="megapixels"):
+        media_upload(account=account, actor=None, data=data, name="pano.jpg")
+    assert not Media.objects.exists()
