@@ -171,13 +171,13 @@ class MemberTokensApi(AccountScopedMixin, APIView):
 
     @extend_schema(responses=ApiTokenSerializer(many=True))
     def get(self, request: Request, user_id: int) -> Response:
-        member = selectors.access_member(account=self.account, user_id=user_id)
+        member = selectors.access_member_tokens(account=self.account, user_id=user_id)
         tokens = selectors.api_tokens_for_user(user=member.user)
         return Response(ApiTokenSerializer(tokens, many=True).data)
 
     @extend_schema(responses=RevokedSerializer, operation_id="members_tokens_revoke_all")
     def delete(self, request: Request, user_id: int) -> Response:
-        member = selectors.access_member(account=self.account, user_id=user_id)
+        member = selectors.access_member_tokens(account=self.account, user_id=user_id)
         return Response({"revoked": services.api_tokens_revoke(user=member.user)})
 
 
@@ -188,7 +188,7 @@ class MemberTokenApi(AccountScopedMixin, APIView):
 
     @extend_schema(responses={204: None}, operation_id="members_token_revoke")
     def delete(self, request: Request, user_id: int, pk: int) -> Response:
-        member = selectors.access_member(account=self.account, user_id=user_id)
+        member = selectors.access_member_tokens(account=self.account, user_id=user_id)
         if not services.api_tokens_revoke(user=member.user, token_id=pk):
             raise exceptions.NotFound("No such token.")
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,4 +1,5 @@
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.utils import timezone
 
@@ -80,14 +81,45 @@ def access_member(*, account: Account, user_id: int) -> Membership:
     return membership
 
 
+def access_member_tokens(*, account: Account, user_id: int) -> Membership:
+    """The member whose API tokens this account's admins list and revoke. A token is
+    its user's, good in every account they belong to, so a member who also belongs to
+    another account manages their own: an admin here must neither see nor end their
+    access there (403 saying so)."""
+    membership = access_member(account=account, user_id=user_id)
+    if _in_other_accounts(account=account, user_ids=[user_id]):
+        raise PermissionDenied(
+            f"{membership.user.get_username()} also belongs to another account, so their "
+            "API tokens are theirs to list and revoke."
+        )
+    return membership
+
+
+def _in_other_accounts(*, account: Account, user_ids: list[int]) -> set[int]:
+    return set(
+        Membership.objects.filter(user_id__in=user_ids)
+        .exclude(account=account)
+        .values_list("user_id", flat=True)
+    )
+
+
 def api_tokens_for_user(*, user: AbstractBaseUser) -> list[ApiToken]:
     """The user's live tokens, newest first (expired ones are as good as gone)."""
     return list(ApiToken.objects.filter(user=user, expires_at__gt=timezone.now()))
 
 
-def api_tokens_by_user(*, user_ids: list[int]) -> dict[int, list[ApiToken]]:
-    """Live tokens of several users in one query (Settings → Members)."""
-    tokens: dict[int, list[ApiToken]] = {user_id: [] for user_id in user_ids}
-    for token in ApiToken.objects.filter(user_id__in=user_ids, expires_at__gt=timezone.now()):
+def api_tokens_by_user(
+    *, account: Account, user_ids: list[int]
+) -> dict[int, list[ApiToken] | None]:
+    """Live tokens of several members in one query (Settings → Members); None for a
+    member who also belongs to another account (access_member_tokens)."""
+    shared = _in_other_accounts(account=account, user_ids=user_ids)
+    tokens: dict[int, list[ApiToken] | None] = {
+        user_id: None if user_id in shared else [] for user_id in user_ids
+    }
+    live = ApiToken.objects.filter(
+        user_id__in=set(user_ids) - shared, expires_at__gt=timezone.now()
+    )
+    for token in live:
         tokens[token.user_id].append(token)
     return tokens

@@ -22,7 +22,7 @@ from .forms import AccountSettingsForm, LoginForm
 from .permissions import Capability, can, require
 from .selectors import (
     AccountResolutionError,
-    access_member,
+    access_member_tokens,
     api_tokens_by_user,
     membership_for_request,
     memberships_for_user,
@@ -156,7 +156,9 @@ def account_settings(request: HttpRequest) -> HttpResponse:
         form = AccountSettingsForm(initial=AccountSettingsForm.initial_for(account))
     members = list(account.memberships.select_related("user").order_by("user__username"))
     if editable:  # admins see (and may revoke) each member's API tokens
-        tokens = api_tokens_by_user(user_ids=[member.user_id for member in members])
+        tokens = api_tokens_by_user(
+            account=account, user_ids=[member.user_id for member in members]
+        )
         for member in members:
             member.tokens = tokens[member.user_id]
     return render(
@@ -170,7 +172,7 @@ def account_settings(request: HttpRequest) -> HttpResponse:
 @member_page(Capability.MANAGE_ACCOUNT, nav="settings")
 def member_tokens_revoke(request: HttpRequest, user_id: int) -> HttpResponse:
     """Settings → Members: revoke one of a member's API tokens (`token`), or all."""
-    member = access_member(account=request.account, user_id=user_id)
+    member = access_member_tokens(account=request.account, user_id=user_id)
     token_id = request.POST.get("token", "all")
     name = member.user.get_username()
     if token_id != "all" and not (token_id.isascii() and token_id.isdigit() and len(token_id) < 19):

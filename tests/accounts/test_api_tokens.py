@@ -191,6 +191,32 @@ def test_member_tokens_api_is_for_admins_of_the_members_account():
     assert ApiToken.objects.filter(user=stranger).count() == 1
 
 
+def test_a_member_of_two_accounts_keeps_their_tokens_from_either_accounts_admin():
+    """A token is its user's, good in every account they belong to: an admin of one
+    account neither sees nor revokes it (403 saying why), on the API or the page."""
+    account, other = make_account(), make_account()
+    admin = make_member(account, "admin", "ada")
+    both = make_member(account, "field", "bo")
+    Membership.objects.create(user=both, account=other, role="admin")
+    key = issue("bo", name="other campaign's CRM")["token"]
+
+    api = api_client(admin, account)
+    for call in (api.get, api.delete):
+        refused = call(f"/api/v1/members/{both.pk}/tokens/")
+        assert refused.status_code == 403
+        assert "also belongs to another account" in refused.json()["detail"]
+    page = signed_in("ada")
+    assert (
+        page.post(f"/settings/members/{both.pk}/tokens/revoke/", {"token": "all"}).status_code
+        == 403
+    )
+    settings_page = page.get("/settings/").content.decode()
+    assert "Their own: bo also belongs to another account" in settings_page
+    assert "other campaign&#x27;s CRM" not in settings_page and key[:8] not in settings_page
+    me = with_token(key).get("/api/v1/auth/me/", HTTP_X_ACCOUNT=other.slug)
+    assert me.status_code == 200 and me.json()["role"] == "admin"
+
+
 def test_admin_revokes_a_members_tokens_on_the_settings_page():
     account = make_account()
     make_member(account, "admin", "ada")
