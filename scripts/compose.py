@@ -62,6 +62,9 @@ x-app: &app
     # Plain HTTP on localhost here; behind a TLS proxy set it to true (the proxy must
     # send X-Forwarded-Proto). Secure cookies and HSTS stay on either way.
     SECURE_SSL_REDIRECT: ${SECURE_SSL_REDIRECT:-false}
+    # Addresses whose X-Forwarded-For uvicorn believes (your TLS proxy's): the sign-in
+    # limits count each client by its address, not the proxy's.
+    FORWARDED_ALLOW_IPS: ${FORWARDED_ALLOW_IPS:-127.0.0.1,::1}
     PUBLIC_BASE_URL: ${PUBLIC_BASE_URL:-http://localhost:8000}
     SHORT_LINK_DOMAIN: ${SHORT_LINK_DOMAIN:-localhost:8000}
     PROVIDER: ${PROVIDER:-simulator}
