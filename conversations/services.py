@@ -463,6 +463,10 @@ def conversation_update(
         changes["status"] = status
     with transaction.atomic():
         locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        if membership is not None:  # again on the row as it is now: a reassignment by
+            # someone else since it was read must not pass as "no change"
+            for capability in update_requires(conversation=locked, data=data):
+                require(membership, capability)
         assignee_changed = (
             "assigned_to_id" in changes and changes["assigned_to_id"] != locked.assigned_to_id
         )
