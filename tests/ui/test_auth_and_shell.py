@@ -110,12 +110,13 @@ def test_unknown_page_renders_the_friendly_404(admin_web):
     assert b"Not found" in response.content
 
 
-def test_placeholder_pages_say_what_is_not_built(admin_web, member_client):
+def test_empty_pages_say_what_holds_today(admin_web, member_client):
     inbox = admin_web.get(reverse("conversation-inbox"))
-    assert inbox.status_code == 200 and b"Not built yet" not in inbox.content  # built
+    assert inbox.status_code == 200 and b"No automations yet" not in inbox.content
     assert b'class="active" aria-current="page">Conversations' in inbox.content
     automations = admin_web.get(reverse("automation-list"))
-    assert automations.status_code == 200 and b"Not built yet" in automations.content
+    assert automations.status_code == 200 and b"No automations yet." in automations.content
+    assert b"STOP, HELP and START are always answered for you" in automations.content
     assert member_client("field").get(reverse("automation-list")).status_code == 403
 
 

@@ -66,5 +66,5 @@ def test_numbers_list_for_manager_and_403_for_field(account, other_account, memb
     page = member_client("manager").get(reverse("number-list"))
     assert page.status_code == 200
     assert b"+15035550100" in page.content and b"+12065550100" not in page.content
-    assert b"arrive in a later issue" in page.content
+    assert b"To add a number or register one for 10DLC" in page.content
     assert member_client("field").get(reverse("number-list")).status_code == 403
